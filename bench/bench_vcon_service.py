@@ -1,0 +1,210 @@
+"""CreateVcon and GetVcon throughput against a bare grpc.aio echo server.
+
+Run: make bench   (or: .venv/bin/python bench/bench_vcon_service.py [--seconds S])
+
+All three measurements run in one invocation on the same machine, so the
+printed ratios are meaningful even where absolute numbers drift:
+* echo: a grpc.aio server in its own process that returns the request bytes,
+  fed the same ~4 KB payload at the same concurrency;
+* CreateVcon: `vconstore up` (embedded SQLite) in its own process, each call a
+  distinct ~4 KB vCon;
+* GetVcon (default view: typed + JSON) of the vCons just created.
+The client sends pre-serialised bytes through identity serializers for all
+three, so client-side protobuf work is the same (none) everywhere.
+Targets (issue 2): CreateVcon >= 0.35 x echo, GetVcon >= 0.6 x echo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
+
+ECHO_METHOD = "/bench.Echo/Echo"
+CREATE_METHOD = "/vcon.v1.VconService/CreateVcon"
+GET_METHOD = "/vcon.v1.VconService/GetVcon"
+READY = "ready on "
+
+ECHO_SERVER = r"""
+import asyncio, sys, grpc
+async def main():
+    server = grpc.aio.server()
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo_async)})
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(f"echo ready on 127.0.0.1:{port}", flush=True)
+    await server.wait_for_termination()
+async def echo_async(request, context):
+    return request
+asyncio.run(main())
+"""
+
+
+def sample_vcon(index: int, target_bytes: int = 4096) -> str:
+    """A realistic ~4 KB vCon: two parties, text dialogs, an analysis, tags."""
+    uuid = f"018f0000-0000-7000-8000-{index:012d}"
+    dialog = []
+    document: dict[str, object] = {
+        "vcon": "0.4.0",
+        "uuid": uuid,
+        "created_at": f"2026-02-18T09:{index // 60 % 60:02d}:{index % 60:02d}Z",
+        "subject": f"Support call {index}",
+        "parties": [
+            {"tel": "+44 7700 900000", "name": "Alice Customer", "mailto": "alice@example.com"},
+            {"tel": "+44 7700 900001", "name": "Bob Agent", "mailto": "bob@example.com"},
+        ],
+        "dialog": dialog,
+        "analysis": [
+            {"type": "summary", "vendor": "bench", "dialog": 0, "encoding": "none",
+             "body": "Customer reported a duplicate charge; refund processed."}
+        ],
+        "attachments": [
+            {"purpose": "tags", "party": 0, "dialog": 0, "start": "2026-02-18T09:00:00Z",
+             "encoding": "json", "body": ["dept:billing", "priority:high"]}
+        ],
+    }
+    line = 0
+    while len(json.dumps(document)) < target_bytes - 160:
+        dialog.append({
+            "type": "text", "start": f"2026-02-18T09:00:{line % 60:02d}Z", "parties": [line % 2],
+            "originator": line % 2, "mediatype": "text/plain", "encoding": "none",
+            "body": f"Line {line}: I was charged twice for my subscription this month.",
+        })
+        line += 1
+    return json.dumps(document)
+
+
+@dataclass
+class Result:
+    name: str
+    calls: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds
+
+    def line(self) -> str:
+        qs = statistics.quantiles(self.latencies_ms, n=100) if len(self.latencies_ms) > 1 else [0] * 99
+        return (
+            f"{self.name:<10} {self.rate:8.0f} calls/s   p50 {qs[49]:7.2f} ms   "
+            f"p99 {qs[98]:7.2f} ms   calls {self.calls}   errors {self.errors}"
+        )
+
+
+async def drive(
+    name: str, address: str, method: str, payloads: Callable[[int], bytes],
+    concurrency: int, seconds: float, max_calls: int | None = None,
+) -> Result:
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.unary_unary(method)  # bytes in, bytes out
+        await call(payloads(0))  # warm the connection
+        latencies: list[float] = []
+        errors = 0
+        counter = 0
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal counter, errors
+            while time.perf_counter() < deadline and (max_calls is None or counter < max_calls):
+                counter += 1
+                payload = payloads(counter)
+                started = time.perf_counter()
+                try:
+                    await call(payload)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                    continue
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return Result(name, len(latencies), elapsed, latencies, errors)
+
+
+def start(command: Sequence[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if READY not in line:
+        process.kill()
+        raise SystemExit(f"server did not start: {line!r}")
+    return process, line.split(READY, 1)[1].strip()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per phase")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--mongodb-uri", help="run the store on MongoDB instead of SQLite")
+    args = parser.parse_args()
+
+    payload_text = sample_vcon(0)
+    print(f"payload: {len(payload_text.encode())} byte vCon, {args.concurrency} concurrent calls, "
+          f"{args.seconds:.0f} s per phase, {os.cpu_count()} CPUs", flush=True)
+    echo_payload = pb.CreateVconRequest(vcon_json=payload_text).SerializeToString()
+
+    echo_process, echo_address = start([sys.executable, "-c", ECHO_SERVER])
+    try:
+        echo = await drive("echo", echo_address, ECHO_METHOD, lambda i: echo_payload,
+                           args.concurrency, args.seconds)
+    finally:
+        echo_process.terminate()
+        echo_process.wait()
+    print(echo.line(), flush=True)
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {"VCON_MONGODB_URI": args.mongodb_uri} if args.mongodb_uri else None
+        store_process, store_address = start(
+            [sys.executable, "-m", "vconstore", "up", "--port", "0", "--data-dir", data_dir,
+             "--log-level", "warning"], env=env)
+        try:
+            # Pre-serialised, bounded: ~4,000 creates/s is beyond what 2 cores reach.
+            budget = int(args.seconds * 4000)
+            creates = [pb.CreateVconRequest(vcon_json=sample_vcon(i)).SerializeToString()
+                       for i in range(1, budget + 1)]
+            create = await drive("CreateVcon", store_address, CREATE_METHOD,
+                                 lambda i: creates[i - 1], args.concurrency, args.seconds,
+                                 max_calls=len(creates))
+            print(create.line(), flush=True)
+            stored = max(create.calls, 1)
+            gets = [pb.GetVconRequest(uuid=f"018f0000-0000-7000-8000-{i:012d}").SerializeToString()
+                    for i in range(1, stored + 1)]
+            get = await drive("GetVcon", store_address, GET_METHOD,
+                              lambda i: gets[i % stored], args.concurrency, args.seconds)
+            print(get.line(), flush=True)
+        finally:
+            store_process.terminate()
+            store_process.wait()
+
+    create_ratio = create.rate / echo.rate
+    get_ratio = get.rate / echo.rate
+    print(f"ratio CreateVcon/echo {create_ratio:.2f} (target >= 0.35) "
+          f"{'OK' if create_ratio >= 0.35 else 'BELOW TARGET'}")
+    print(f"ratio GetVcon/echo    {get_ratio:.2f} (target >= 0.60) "
+          f"{'OK' if get_ratio >= 0.6 else 'BELOW TARGET'}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,23 @@
+"""Python client SDK for vconstore's VconService."""
+
+from vconstore_client.client import VconstoreClient
+from vconstore_client.errors import (
+    AlreadyExists,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+    VconstoreError,
+)
+
+__all__ = [
+    "AlreadyExists",
+    "FieldViolation",
+    "InvalidArgument",
+    "NotFound",
+    "ResourceExhausted",
+    "Unavailable",
+    "VconstoreClient",
+    "VconstoreError",
+]

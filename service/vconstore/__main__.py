@@ -1,0 +1,3 @@
+from vconstore.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,160 @@
+"""The one place that turns domain errors into gRPC statuses (AIP-193).
+
+Every error carries google.rpc.ErrorInfo (domain "vconstore.v1", an
+UPPER_SNAKE reason, metadata repeating the values in the message); a refused
+vCon also carries google.rpc.BadRequest with one field violation per problem
+(field = the JSON path), and NOT_FOUND / ALREADY_EXISTS carry ResourceInfo.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from vconstore.domain.errors import (
+    DomainError,
+    InvalidRequest,
+    LimitExceeded,
+    StorageUnavailable,
+    VconAlreadyExists,
+    VconInvalid,
+    VconNotFound,
+    Violation,
+)
+
+ERROR_DOMAIN = "vconstore.v1"
+VCON_RESOURCE_TYPE = "vcon.v1.Vcon"
+# The status travels in HTTP/2 trailers, and C-core clients (Python, C++,
+# Ruby...) reject trailers above 8 KiB at random and above 16 KiB always.
+# The message and the BadRequest details each get a budget so that the two
+# together (details are base64-encoded) stay under 8 KiB. Violations that do
+# not fit are counted ("... and N more") and ErrorInfo.metadata carries the
+# full count; with the usual problems (~60 characters each) about 40 fit.
+MESSAGE_BUDGET = 3000
+DETAILS_BUDGET = 2800
+MAX_DESCRIPTION_CHARS = 120
+
+
+def _pack(*details: object) -> list[any_pb2.Any]:
+    packed = []
+    for detail in details:
+        wrapper = any_pb2.Any()
+        wrapper.Pack(detail)  # type: ignore[arg-type]
+        packed.append(wrapper)
+    return packed
+
+
+def _error_info(reason: str, **metadata: str) -> error_details_pb2.ErrorInfo:
+    return error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_DESCRIPTION_CHARS else text[: MAX_DESCRIPTION_CHARS - 1] + "…"
+
+
+def _refusal(error: VconInvalid) -> tuple[str, list[error_details_pb2.BadRequest.FieldViolation]]:
+    """The message and field violations, each cut to its budget."""
+    count = len(error.violations)
+    parts: list[str] = []
+    used = 0
+    for violation in error.violations:
+        text = str(Violation(violation.path, _short(violation.message)))
+        # grpc-message is percent-encoded: count non-ASCII characters thrice.
+        cost = len(text.encode()) * 3 - len(text) * 2 + 2 if not text.isascii() else len(text) + 2
+        if used + cost > MESSAGE_BUDGET:
+            break
+        parts.append(text)
+        used += cost
+    message = f"vCon refused ({count} problem{'s' if count != 1 else ''}): " + "; ".join(parts)
+    if len(parts) < count:
+        message += f"; ... and {count - len(parts)} more"
+    violations = []
+    used = 0
+    for violation in error.violations:
+        field_violation = error_details_pb2.BadRequest.FieldViolation(
+            field=violation.path, description=_short(violation.message)
+        )
+        used += field_violation.ByteSize() + 3
+        if used > DETAILS_BUDGET:
+            break
+        violations.append(field_violation)
+    return message, violations
+
+
+def to_status(error: DomainError) -> status_pb2.Status:
+    if isinstance(error, VconInvalid):
+        message, violations = _refusal(error)
+        metadata = {
+            "violationCount": str(len(error.violations)),
+            "violationsInDetails": str(len(violations)),
+        }
+        if isinstance(error, LimitExceeded):
+            metadata.update(limitName=error.limit_name, limit=str(error.limit))
+        return status_pb2.Status(
+            code=code_pb2.INVALID_ARGUMENT,
+            message=message,
+            details=_pack(
+                _error_info(error.reason, **metadata),
+                error_details_pb2.BadRequest(field_violations=violations),
+            ),
+        )
+    if isinstance(error, InvalidRequest):
+        return status_pb2.Status(
+            code=code_pb2.INVALID_ARGUMENT,
+            message=str(error),
+            details=_pack(
+                _error_info(error.reason, field=error.field),
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=error.field, description=error.message, reason=error.reason
+                        )
+                    ]
+                ),
+            ),
+        )
+    if isinstance(error, VconNotFound):
+        return status_pb2.Status(
+            code=code_pb2.NOT_FOUND,
+            message=str(error),
+            details=_pack(
+                _error_info("VCON_NOT_FOUND", uuid=error.uuid),
+                error_details_pb2.ResourceInfo(
+                    resource_type=VCON_RESOURCE_TYPE, resource_name=error.uuid
+                ),
+            ),
+        )
+    if isinstance(error, VconAlreadyExists):
+        return status_pb2.Status(
+            code=code_pb2.ALREADY_EXISTS,
+            message=str(error),
+            details=_pack(
+                _error_info("VCON_ALREADY_EXISTS", uuid=error.uuid),
+                error_details_pb2.ResourceInfo(
+                    resource_type=VCON_RESOURCE_TYPE,
+                    resource_name=error.uuid,
+                    description="a vCon with this uuid exists with different content",
+                ),
+            ),
+        )
+    if isinstance(error, StorageUnavailable):
+        return status_pb2.Status(
+            code=code_pb2.UNAVAILABLE,
+            message=f"storage unavailable: {error}",
+            details=_pack(_error_info("STORAGE_UNAVAILABLE")),
+        )
+    return internal_status()
+
+
+def internal_status() -> status_pb2.Status:
+    return status_pb2.Status(
+        code=code_pb2.INTERNAL,
+        message="internal error",
+        details=_pack(_error_info("INTERNAL")),
+    )
+
+
+def to_grpc_status(status: status_pb2.Status) -> grpc.Status:
+    return rpc_status.to_status(status)

@@ -1,0 +1,204 @@
+"""VconService over gRPC: wire messages to use-case calls and back, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import grpc
+import structlog
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from vconstore.api.errors import internal_status, to_grpc_status, to_status
+from vconstore.application.vcon_store import ListRequest, VconStore
+from vconstore.domain.errors import DomainError, InvalidRequest
+from vconstore.domain.typed import TypedConversionError, vcon_to_json_value
+from vconstore_proto.vcon.v1 import vcon_pb2, vcon_service_pb2, vcon_service_pb2_grpc
+
+log = structlog.get_logger("vconstore.api")
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[["VconServicer", Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
+
+_VIEWS_WITH_TYPED = (
+    vcon_service_pb2.VCON_VIEW_UNSPECIFIED,
+    vcon_service_pb2.VCON_VIEW_TYPED,
+    vcon_service_pb2.VCON_VIEW_BOTH,
+)
+_VIEWS_WITH_JSON = (
+    vcon_service_pb2.VCON_VIEW_UNSPECIFIED,
+    vcon_service_pb2.VCON_VIEW_JSON,
+    vcon_service_pb2.VCON_VIEW_BOTH,
+)
+
+
+def _timestamp(instant: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(instant)
+    return stamp
+
+
+def _instant(request: object, field: str) -> datetime | None:
+    if not request.HasField(field):  # type: ignore[attr-defined]
+        return None
+    stamp: Timestamp = getattr(request, field)
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
+    """Map domain errors to rich statuses; never leak an unexpected error's text
+    (it may quote vCon content) — log its type and frames only."""
+
+    name = method.__name__
+
+    @functools.wraps(method)
+    async def wrapper(
+        self: VconServicer, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
+    ) -> Resp:
+        started = time.perf_counter()
+        try:
+            response = await method(self, request, context)
+        except DomainError as error:
+            status = to_status(error)
+            log.info(
+                "rpc refused",
+                method=name,
+                code=status.code,
+                reason=type(error).__name__,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.error(
+                "rpc failed",
+                method=name,
+                error_type=type(error).__name__,
+                frames="".join(traceback.format_tb(error.__traceback__)),
+            )
+            status = internal_status()
+        else:
+            return response
+        await context.abort_with_status(to_grpc_status(status))
+        raise AssertionError("abort_with_status returned")  # pragma: no cover
+
+    return wrapper
+
+
+class VconServicer(vcon_service_pb2_grpc.VconServiceServicer):
+    def __init__(self, store: VconStore, *, org: str) -> None:
+        self._store = store
+        # Until API keys exist (a later issue), every call acts for one organisation.
+        self._org = org
+
+    @rpc
+    async def CreateVcon(
+        self,
+        request: vcon_service_pb2.CreateVconRequest,
+        context: grpc.aio.ServicerContext[
+            vcon_service_pb2.CreateVconRequest, vcon_service_pb2.CreateVconResponse
+        ],
+    ) -> vcon_service_pb2.CreateVconResponse:
+        source = request.WhichOneof("source")
+        if source == "vcon_json":
+            outcome = await self._store.create(
+                org=self._org,
+                vcon_json=request.vcon_json,
+                strict=request.strict,
+                assign_uuid=request.assign_uuid,
+            )
+        elif source == "vcon":
+            try:
+                document = vcon_to_json_value(request.vcon)
+            except TypedConversionError as error:
+                raise InvalidRequest("vcon", str(error)) from None
+            outcome = await self._store.create(
+                org=self._org,
+                vcon_document=document,
+                strict=request.strict,
+                assign_uuid=request.assign_uuid,
+            )
+        else:
+            raise InvalidRequest("source", "set either vcon or vcon_json")
+        return vcon_service_pb2.CreateVconResponse(
+            uuid=outcome.uuid,
+            created_at=_timestamp(outcome.created_at),
+            detected_version=outcome.detected_version,
+            warnings=[
+                vcon_service_pb2.ValidationWarning(path=w.path, message=w.message)
+                for w in outcome.warnings
+            ],
+        )
+
+    @rpc
+    async def GetVcon(
+        self,
+        request: vcon_service_pb2.GetVconRequest,
+        context: grpc.aio.ServicerContext[
+            vcon_service_pb2.GetVconRequest, vcon_service_pb2.GetVconResponse
+        ],
+    ) -> vcon_service_pb2.GetVconResponse:
+        view = request.view
+        if view not in _VIEWS_WITH_TYPED and view not in _VIEWS_WITH_JSON:
+            raise InvalidRequest("view", f"unknown view {view}")
+        stored = await self._store.get(org=self._org, uuid=request.uuid)
+        response = vcon_service_pb2.GetVconResponse(signed=stored.signed)
+        if view in _VIEWS_WITH_JSON:
+            response.vcon_json = stored.vcon_json
+        if view in _VIEWS_WITH_TYPED:
+            # Stored pre-serialised at create time: no JSON parsing on reads.
+            response.vcon.MergeFromString(stored.typed_pb)
+        return response
+
+    @rpc
+    async def ListVcons(
+        self,
+        request: vcon_service_pb2.ListVconsRequest,
+        context: grpc.aio.ServicerContext[
+            vcon_service_pb2.ListVconsRequest, vcon_service_pb2.ListVconsResponse
+        ],
+    ) -> vcon_service_pb2.ListVconsResponse:
+        outcome = await self._store.list(
+            org=self._org,
+            request=ListRequest(
+                page_size=request.page_size,
+                page_token=request.page_token,
+                created_after=_instant(request, "created_after"),
+                created_before=_instant(request, "created_before"),
+                party_tel=request.party_tel,
+                party_mailto=request.party_mailto,
+                party_name=request.party_name,
+                subject_contains=request.subject_contains,
+                tag=request.tag,
+            ),
+        )
+        response = vcon_service_pb2.ListVconsResponse(
+            next_page_token=outcome.next_page_token, total_size=outcome.total
+        )
+        for item in outcome.items:
+            summary = response.vcons.add(
+                uuid=item.uuid,
+                created_at=_timestamp(item.created_at),
+                subject=item.subject or "",
+                detected_version=item.detected_version,
+                signed=item.signed,
+            )
+            summary.parties.extend(vcon_pb2.Vcon.FromString(item.parties_pb).parties)
+        return response
+
+    @rpc
+    async def DeleteVcon(
+        self,
+        request: vcon_service_pb2.DeleteVconRequest,
+        context: grpc.aio.ServicerContext[
+            vcon_service_pb2.DeleteVconRequest, vcon_service_pb2.DeleteVconResponse
+        ],
+    ) -> vcon_service_pb2.DeleteVconResponse:
+        await self._store.delete(org=self._org, uuid=request.uuid)
+        return vcon_service_pb2.DeleteVconResponse()

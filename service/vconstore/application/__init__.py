@@ -1,0 +1,1 @@
+"""Use cases: what the service does, independent of gRPC and of the storage backend."""

@@ -1,0 +1,63 @@
+"""The `vconstore` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from vconstore import __version__
+from vconstore.config import Settings
+from vconstore.logging_setup import configure_logging
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vconstore", description="Store IETF vCons over gRPC."
+    )
+    parser.add_argument("--version", action="version", version=f"vconstore {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser(
+        "up",
+        help="run the service on embedded SQLite",
+        description="Run the vCon store locally. Prints 'vconstore ready on HOST:PORT' "
+        "on stdout once it accepts calls; logs go to stderr; SIGTERM drains and exits 0. "
+        "Every option can also be set by its VCON_* environment variable.",
+    )
+    up.add_argument("--host", help="address to listen on (default 127.0.0.1, env VCON_HOST)")
+    up.add_argument(
+        "--port", type=int, help="port (default 50051; 0 picks a free one; env VCON_PORT)"
+    )
+    up.add_argument(
+        "--data-dir", type=Path, help="where the SQLite store lives (default ./data)"
+    )
+    up.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="refuse vCons that would be accepted with warnings (env VCON_STRICT)",
+    )
+    up.add_argument("--log-level", help="debug, info, warning or error (env VCON_LOG_LEVEL)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env().with_overrides(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        strict=args.strict,
+        log_level=args.log_level,
+    )
+    configure_logging(settings.log_level)
+    if args.command == "up":
+        from vconstore.server import serve
+
+        asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

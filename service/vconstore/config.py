@@ -1,0 +1,121 @@
+"""Settings, read from the environment (prefix VCON_) and overridable by CLI flags.
+
+One documented place for every knob; README's "Configuration" table mirrors it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+MIB = 1024 * 1024
+# protobuf parses messages at most 100 levels deep and each JSON level inside a
+# Struct/Value costs 3, so deeper vCons would have no typed form.
+MAX_TYPED_DEPTH = 32
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be true or false, got {raw!r}")
+
+
+def _env_list(name: str) -> frozenset[str]:
+    raw = os.environ.get(name, "")
+    return frozenset(item.strip() for item in raw.split(",") if item.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    # Embedded SQLite database, page-token key and other local state live here.
+    data_dir: Path = Path("./data")
+    # Until API keys exist every vCon belongs to this organisation.
+    default_org: str = "dev"
+    # Refuse what would otherwise be accepted with warnings, for every request.
+    strict: bool = False
+    # Extension names this server implements; any other `critical` /
+    # `must_support` entry is refused. Empty: none are implemented yet.
+    supported_extensions: frozenset[str] = field(default_factory=frozenset)
+    # gRPC message size: larger requests get RESOURCE_EXHAUSTED from gRPC itself.
+    max_request_bytes: int = 64 * MIB
+    # A vCon's JSON text (UTF-8 bytes); larger ones get INVALID_ARGUMENT.
+    max_vcon_bytes: int = 32 * MIB
+    max_array_length: int = 100_000
+    # At most MAX_TYPED_DEPTH.
+    max_depth: int = MAX_TYPED_DEPTH
+    # PEM bundle of CA certificates; when set, a signed vCon's x5c chain must
+    # lead to one of them. Unset: the signature is checked against the x5c
+    # leaf certificate only.
+    jws_trust_anchors: Path | None = None
+    # Seconds SIGTERM waits for in-flight calls before cancelling them.
+    shutdown_grace_seconds: float = 10.0
+    # Seconds between storage health probes.
+    health_probe_seconds: float = 5.0
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_depth <= MAX_TYPED_DEPTH:
+            raise SystemExit(f"max depth must be between 1 and {MAX_TYPED_DEPTH}, got {self.max_depth}")
+        for name in ("max_request_bytes", "max_vcon_bytes", "max_array_length"):
+            if getattr(self, name) < 1:
+                raise SystemExit(f"{name} must be positive")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        anchors = os.environ.get("VCON_JWS_TRUST_ANCHORS")
+        # With slots=True the class attributes are slot descriptors, not the
+        # defaults: read the defaults from an instance.
+        defaults = cls()
+        return cls(
+            host=os.environ.get("VCON_HOST", defaults.host),
+            port=_env_int("VCON_PORT", defaults.port),
+            data_dir=Path(os.environ.get("VCON_DATA_DIR", str(defaults.data_dir))),
+            default_org=os.environ.get("VCON_DEFAULT_ORG", defaults.default_org),
+            strict=_env_bool("VCON_STRICT", defaults.strict),
+            supported_extensions=_env_list("VCON_SUPPORTED_EXTENSIONS"),
+            max_request_bytes=_env_int("VCON_MAX_REQUEST_BYTES", defaults.max_request_bytes),
+            max_vcon_bytes=_env_int("VCON_MAX_VCON_BYTES", defaults.max_vcon_bytes),
+            max_array_length=_env_int("VCON_MAX_ARRAY_LENGTH", defaults.max_array_length),
+            max_depth=_env_int("VCON_MAX_DEPTH", defaults.max_depth),
+            jws_trust_anchors=Path(anchors) if anchors else None,
+            shutdown_grace_seconds=_env_float(
+                "VCON_SHUTDOWN_GRACE_SECONDS", defaults.shutdown_grace_seconds
+            ),
+            health_probe_seconds=_env_float(
+                "VCON_HEALTH_PROBE_SECONDS", defaults.health_probe_seconds
+            ),
+            log_level=os.environ.get("VCON_LOG_LEVEL", defaults.log_level),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Apply CLI flags that were given (None means "not given")."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]

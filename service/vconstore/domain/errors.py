@@ -1,0 +1,69 @@
+"""Domain errors. api/errors.py is the one place that maps them to gRPC statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One reason a vCon is refused, at a JSON path such as `dialog[0].parties[1]`.
+
+    `path` is "" for the document as a whole.
+    """
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class DomainError(Exception):
+    """Base of every error the service reports on purpose."""
+
+
+class VconInvalid(DomainError):
+    """The submitted vCon is refused; `violations` lists every reason (at most 100)."""
+
+    def __init__(self, violations: list[Violation], *, reason: str = "VCON_INVALID") -> None:
+        self.violations = violations
+        self.reason = reason
+        super().__init__("; ".join(str(v) for v in violations))
+
+
+class LimitExceeded(VconInvalid):
+    """A configured size limit was exceeded (vCon bytes, array length, depth)."""
+
+    def __init__(self, violation: Violation, *, limit_name: str, limit: int) -> None:
+        self.limit_name = limit_name
+        self.limit = limit
+        super().__init__([violation], reason="VCON_LIMIT_EXCEEDED")
+
+
+class InvalidRequest(DomainError):
+    """A request field other than the vCon is malformed (uuid, page size, token...)."""
+
+    def __init__(self, field: str, message: str, *, reason: str = "INVALID_REQUEST") -> None:
+        self.field = field
+        self.message = message
+        self.reason = reason
+        super().__init__(f"{field}: {message}")
+
+
+class VconNotFound(DomainError):
+    def __init__(self, uuid: str) -> None:
+        self.uuid = uuid
+        super().__init__(f"vCon {uuid} not found")
+
+
+class VconAlreadyExists(DomainError):
+    """The uuid exists with other content (a retry with the same content succeeds)."""
+
+    def __init__(self, uuid: str) -> None:
+        self.uuid = uuid
+        super().__init__(f"vCon {uuid} already exists with different content")
+
+
+class StorageUnavailable(DomainError):
+    """The storage backend cannot be reached; the call may be retried."""

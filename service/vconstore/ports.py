@@ -1,0 +1,145 @@
+"""The storage port: what the service needs from a vCon store.
+
+Adapters (storage/sqlite, storage/memory, later MongoDB) implement
+`VconRepository` and pass the same contract suite (tests/contract).
+Every method is keyword-only and takes the organisation: there is no query
+that is not scoped to one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class VconRecord:
+    """One vCon as stored: the accepted text plus the fields queries need.
+
+    `vcon_json` is byte-for-byte what was accepted (the JWS for a signed vCon)
+    and is served as is, never re-serialised. `typed_pb` and `parties_pb` are
+    serialised `vcon.v1.Vcon` messages (the whole document, and one holding
+    only `parties`) computed once at create time so reads never re-parse JSON;
+    storage treats them as opaque bytes.
+    """
+
+    org: str
+    # Lower-case canonical form: the key. The document keeps the case it was sent in.
+    uuid: str
+    vcon_json: str
+    typed_pb: bytes
+    parties_pb: bytes
+    # "sha256:" + hex SHA-256 of the RFC 8785 canonical form of the stored document.
+    content_hash: str
+    # The ordering instant: the vCon's created_at in UTC, else the time received.
+    created_at: datetime
+    received_at: datetime
+    detected_version: str
+    signed: bool
+    subject: str | None = None
+    # Derived, normalised search keys (see domain/search_keys.py).
+    party_tels: tuple[str, ...] = ()
+    party_mailtos: tuple[str, ...] = ()
+    party_names: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingVcon:
+    """What insert() reports when the uuid is already stored in the organisation."""
+
+    uuid: str
+    content_hash: str
+    created_at: datetime
+    detected_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVcon:
+    """What get() returns."""
+
+    uuid: str
+    vcon_json: str
+    typed_pb: bytes
+    signed: bool
+    created_at: datetime
+    detected_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class VconListItem:
+    uuid: str
+    created_at: datetime
+    subject: str | None
+    detected_version: str
+    parties_pb: bytes
+    signed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VconFilter:
+    """List filters, already normalised (see domain/search_keys.py); None = no filter.
+
+    created_after is inclusive, created_before exclusive. party_tel, party_mailto
+    and tag match a stored key exactly; tag_key matches any tag with that key;
+    party_name and subject_contains are case-folded substrings.
+    """
+
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    party_tel: str | None = None
+    party_mailto: str | None = None
+    party_name: str | None = None
+    subject_contains: str | None = None
+    tag: str | None = None
+    tag_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Keyset position: list strictly after (older than) this (created_at, uuid)."""
+
+    created_at: datetime
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    items: list[VconListItem] = field(default_factory=list)
+    # Whether more items follow the last one returned.
+    has_more: bool = False
+    # Every match of the filter, ignoring the cursor.
+    total: int = 0
+
+
+class VconRepository(Protocol):
+    """The vCon store. Adapters raise vconstore.domain.errors on failure:
+    VconNotFound for a missing uuid, StorageUnavailable when the backend is down."""
+
+    async def open(self) -> None:
+        """Connect, create or migrate the schema. Idempotent."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Return if storage answers; raise StorageUnavailable otherwise."""
+
+    async def insert(self, *, record: VconRecord) -> ExistingVcon | None:
+        """Store the record durably; return None once committed to disk.
+
+        If (org, uuid) already exists nothing is written and the existing
+        vCon is described instead, so the caller can decide between an
+        idempotent retry and ALREADY_EXISTS.
+        """
+
+    async def get(self, *, org: str, uuid: str) -> StoredVcon:
+        """Raise VconNotFound if absent."""
+
+    async def delete(self, *, org: str, uuid: str) -> None:
+        """Erase physically. Raise VconNotFound if absent."""
+
+    async def list(
+        self, *, org: str, filter: VconFilter, after: Cursor | None, limit: int
+    ) -> ListPage:
+        """Newest first by (created_at, uuid) descending, at most `limit` items."""

@@ -1,0 +1,177 @@
+"""Composition root: wires settings, storage, use cases and gRPC services.
+
+`create_server` is separate from `serve` so tests can run a real server in
+process on a free port; `serve` adds signal handling and the ready line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import structlog
+from cryptography import x509
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from vconstore.api.vcon_servicer import VconServicer
+from vconstore.application.vcon_store import VconStore
+from vconstore.config import Settings
+from vconstore.domain.errors import StorageUnavailable
+from vconstore.domain.page_token import PageTokenCodec
+from vconstore.domain.validation import ValidationPolicy
+from vconstore.ports import VconRepository
+from vconstore.storage.sqlite import SqliteVconRepository
+from vconstore_proto.vcon.v1 import vcon_service_pb2, vcon_service_pb2_grpc
+
+log = structlog.get_logger("vconstore.server")
+
+VCON_SERVICE_NAME = vcon_service_pb2.DESCRIPTOR.services_by_name["VconService"].full_name
+PAGE_TOKEN_KEY_FILE = "page-token.key"
+SQLITE_FILE = "vconstore.sqlite3"
+
+
+def load_page_token_key(data_dir: Path) -> bytes:
+    """A per-installation secret, created on first start (mode 0600), so page
+    tokens stay valid across restarts."""
+    path = data_dir / PAGE_TOKEN_KEY_FILE
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        return key
+
+
+def load_trust_anchors(path: Path | None) -> tuple[x509.Certificate, ...]:
+    if path is None:
+        return ()
+    return tuple(x509.load_pem_x509_certificates(path.read_bytes()))
+
+
+def validation_policy(settings: Settings) -> ValidationPolicy:
+    return ValidationPolicy(
+        strict=settings.strict,
+        supported_extensions=settings.supported_extensions,
+        max_vcon_bytes=settings.max_vcon_bytes,
+        max_array_length=settings.max_array_length,
+        max_depth=settings.max_depth,
+        trust_anchors=load_trust_anchors(settings.jws_trust_anchors),
+    )
+
+
+def open_repository(settings: Settings) -> VconRepository:
+    return SqliteVconRepository(settings.data_dir / SQLITE_FILE)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    repository: VconRepository
+    health: health.aio.HealthServicer
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def stop(self, grace: float | None) -> None:
+        """Drain in-flight calls (up to `grace` seconds), then release storage."""
+        for task in self._tasks:
+            task.cancel()
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.repository.close()
+
+
+async def _probe_storage(
+    repository: VconRepository, servicer: health.aio.HealthServicer, every: float
+) -> None:
+    """Keep grpc.health.v1 in step with storage: NOT_SERVING while it is down."""
+    serving = health_pb2.HealthCheckResponse.SERVING
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    last: int | None = None
+    while True:
+        try:
+            await repository.ping()
+            status = serving
+        except StorageUnavailable:
+            status = not_serving
+        if status != last:
+            for name in ("", VCON_SERVICE_NAME):
+                await servicer.set(name, status)
+            log.info("health", status=health_pb2.HealthCheckResponse.ServingStatus.Name(status))
+            last = status
+        await asyncio.sleep(every)
+
+
+async def create_server(
+    settings: Settings,
+    *,
+    repository_factory: Callable[[Settings], VconRepository] = open_repository,
+) -> RunningServer:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    repository = repository_factory(settings)
+    await repository.open()
+    store = VconStore(
+        repository,
+        policy=validation_policy(settings),
+        page_tokens=PageTokenCodec(load_page_token_key(settings.data_dir)),
+    )
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", settings.max_request_bytes),
+            ("grpc.max_send_message_length", -1),
+        ]
+    )
+    vcon_service_pb2_grpc.add_VconServiceServicer_to_server(
+        VconServicer(store, org=settings.default_org), server
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (VCON_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        await repository.close()
+        raise SystemExit(f"cannot listen on {settings.host}:{settings.port}")
+    await server.start()
+    running = RunningServer(server=server, port=port, repository=repository, health=health_servicer)
+    running._tasks.append(
+        asyncio.create_task(
+            _probe_storage(repository, health_servicer, settings.health_probe_seconds)
+        )
+    )
+    return running
+
+
+def _display_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+async def serve(settings: Settings) -> None:
+    running = await create_server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    address = f"{_display_host(settings.host)}:{running.port}"
+    log.info("listening", address=address, data_dir=str(settings.data_dir))
+    # stdout carries only this line (scripts wait for it); the hint is for people.
+    print(f"vconstore ready on {address}", flush=True)
+    print(f"try: grpcurl -plaintext {address} list", file=sys.stderr, flush=True)
+    await stop.wait()
+    log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
+    await running.stop(settings.shutdown_grace_seconds)
+    log.info("stopped")

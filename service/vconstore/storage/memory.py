@@ -1,0 +1,158 @@
+"""A storage fake for fast unit tests: the port's semantics over a dict.
+
+It passes the same contract suite as the real adapters. Nothing is durable.
+Every method runs to completion without awaiting, so on one event loop each
+call is atomic, as a transaction would make it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from vconstore.domain.errors import StorageUnavailable, VconNotFound
+from vconstore.ports import (
+    Cursor,
+    ExistingVcon,
+    ListPage,
+    StoredVcon,
+    VconFilter,
+    VconListItem,
+    VconRecord,
+)
+from vconstore.storage.normalise import fold, tag_key, utc
+
+__all__ = ["InMemoryVconRepository"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    record: VconRecord
+    # Precomputed as an index would hold them.
+    names_folded: tuple[str, ...]
+    subject_folded: str | None
+    tag_keys: frozenset[str]
+
+
+class InMemoryVconRepository:
+    def __init__(self) -> None:
+        self._vcons: dict[tuple[str, str], _Stored] = {}
+        self._open = False
+
+    async def open(self) -> None:
+        self._open = True
+
+    async def close(self) -> None:
+        self._open = False
+
+    async def ping(self) -> None:
+        self._check_open()
+
+    async def insert(self, *, record: VconRecord) -> ExistingVcon | None:
+        # Normalised as the SQLite adapter stores them: instants in UTC, bytes as bytes.
+        record = replace(
+            record,
+            created_at=utc(record.created_at),
+            received_at=utc(record.received_at),
+            typed_pb=bytes(record.typed_pb),
+            parties_pb=bytes(record.parties_pb),
+        )
+        self._check_open()
+        key = (record.org, record.uuid)
+        if (found := self._vcons.get(key)) is not None:
+            return ExistingVcon(
+                uuid=record.uuid,
+                content_hash=found.record.content_hash,
+                created_at=found.record.created_at,
+                detected_version=found.record.detected_version,
+            )
+        self._vcons[key] = _Stored(
+            record=record,
+            names_folded=tuple(fold(name) for name in record.party_names),
+            subject_folded=None if record.subject is None else fold(record.subject),
+            tag_keys=frozenset(tag_key(tag) for tag in record.tags),
+        )
+        return None
+
+    async def get(self, *, org: str, uuid: str) -> StoredVcon:
+        self._check_open()
+        found = self._vcons.get((org, uuid))
+        if found is None:
+            raise VconNotFound(uuid)
+        record = found.record
+        return StoredVcon(
+            uuid=record.uuid,
+            vcon_json=record.vcon_json,
+            typed_pb=record.typed_pb,
+            signed=record.signed,
+            created_at=record.created_at,
+            detected_version=record.detected_version,
+        )
+
+    async def delete(self, *, org: str, uuid: str) -> None:
+        self._check_open()
+        if self._vcons.pop((org, uuid), None) is None:
+            raise VconNotFound(uuid)
+
+    async def list(
+        self, *, org: str, filter: VconFilter, after: Cursor | None, limit: int
+    ) -> ListPage:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        # Refuse naive instants even when there is nothing to compare them with.
+        for instant in (filter.created_after, filter.created_before):
+            if instant is not None:
+                utc(instant)
+        self._check_open()
+        matches = sorted(
+            (stored for (owner, _), stored in self._vcons.items() if owner == org),
+            key=lambda stored: (stored.record.created_at, stored.record.uuid),
+            reverse=True,
+        )
+        matches = [stored for stored in matches if _matches(stored, filter)]
+        page = matches
+        if after is not None:
+            position = (utc(after.created_at), after.uuid)
+            page = [s for s in matches if (s.record.created_at, s.record.uuid) < position]
+        return ListPage(
+            items=[_list_item(stored.record) for stored in page[:limit]],
+            has_more=len(page) > limit,
+            total=len(matches),
+        )
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise StorageUnavailable("in-memory storage is not open")
+
+
+def _matches(stored: _Stored, where: VconFilter) -> bool:
+    record = stored.record
+    if where.created_after is not None and record.created_at < utc(where.created_after):
+        return False
+    if where.created_before is not None and record.created_at >= utc(where.created_before):
+        return False
+    if where.party_tel is not None and where.party_tel not in record.party_tels:
+        return False
+    if where.party_mailto is not None and where.party_mailto not in record.party_mailtos:
+        return False
+    if where.party_name is not None:
+        needle = fold(where.party_name)
+        if not any(needle in name for name in stored.names_folded):
+            return False
+    if where.subject_contains is not None and (
+        stored.subject_folded is None or fold(where.subject_contains) not in stored.subject_folded
+    ):
+        return False
+    if where.tag is not None and where.tag not in record.tags:
+        return False
+    return where.tag_key is None or where.tag_key in stored.tag_keys
+
+
+def _list_item(record: VconRecord) -> VconListItem:
+    return VconListItem(
+        uuid=record.uuid,
+        created_at=record.created_at,
+        subject=record.subject,
+        detected_version=record.detected_version,
+        parties_pb=record.parties_pb,
+        signed=record.signed,
+    )

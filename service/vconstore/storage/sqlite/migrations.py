@@ -1,0 +1,165 @@
+"""The SQLite schema as numbered migration steps, applied at open().
+
+The schema version lives in `PRAGMA user_version` (0 for a new file). Steps are
+append-only: once released, a step is never edited; a change is a new step.
+Pending steps run in one transaction, together with the version bump, so a file
+is either at its old version or fully at the newest, never in between.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from vconstore.domain.errors import StorageUnavailable
+
+__all__ = [
+    "LATEST_VERSION",
+    "MIGRATIONS",
+    "Migration",
+    "SchemaTooNew",
+    "migrate",
+    "refuse_newer",
+    "schema_version",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    # One statement per entry: sqlite3's executescript() would COMMIT first and
+    # break the single transaction.
+    statements: tuple[str, ...]
+
+
+class SchemaTooNew(StorageUnavailable):
+    """The file was written by a newer vconstore; opening it could corrupt it."""
+
+    def __init__(self, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"SQLite database schema version {found} is newer than this vconstore "
+            f"supports ({supported}); upgrade vconstore to open it"
+        )
+
+
+# Child tables carry (org, uuid) rather than a rowid: the vcons table keeps the
+# composite primary key as its identity, and its implicit rowid may change on VACUUM.
+# They are WITHOUT ROWID with the search key first so each filter is one index range.
+_TABLES = Migration(
+    version=1,
+    description="vcons and their search-key tables",
+    statements=(
+        # Column order matters: SQLite decodes a row's columns in order, and reaching
+        # a column stored after a large value means walking that value's overflow
+        # pages. So everything list() filters on or returns comes before the big
+        # documents, and vcon_json (the largest) is last.
+        """CREATE TABLE vcons (
+            org              TEXT    NOT NULL,
+            uuid             TEXT    NOT NULL,
+            created_at       INTEGER NOT NULL,  -- microseconds since the epoch, UTC
+            received_at      INTEGER NOT NULL,  -- microseconds since the epoch, UTC
+            detected_version TEXT    NOT NULL,
+            signed           INTEGER NOT NULL CHECK (signed IN (0, 1)),
+            content_hash     TEXT    NOT NULL,
+            subject          TEXT,
+            subject_folded   TEXT,              -- casefold(subject), for substring search
+            parties_pb       BLOB    NOT NULL,
+            typed_pb         BLOB    NOT NULL,
+            vcon_json        TEXT    NOT NULL,
+            PRIMARY KEY (org, uuid)
+        )""",
+        """CREATE TABLE vcon_party_tels (
+            org  TEXT NOT NULL,
+            tel  TEXT NOT NULL,
+            uuid TEXT NOT NULL,
+            PRIMARY KEY (org, tel, uuid),
+            FOREIGN KEY (org, uuid) REFERENCES vcons (org, uuid)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE vcon_party_mailtos (
+            org    TEXT NOT NULL,
+            mailto TEXT NOT NULL,
+            uuid   TEXT NOT NULL,
+            PRIMARY KEY (org, mailto, uuid),
+            FOREIGN KEY (org, uuid) REFERENCES vcons (org, uuid)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE vcon_party_names (
+            org         TEXT NOT NULL,
+            name_folded TEXT NOT NULL,
+            uuid        TEXT NOT NULL,
+            PRIMARY KEY (org, name_folded, uuid),
+            FOREIGN KEY (org, uuid) REFERENCES vcons (org, uuid)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE vcon_tags (
+            org     TEXT NOT NULL,
+            tag     TEXT NOT NULL,
+            tag_key TEXT NOT NULL,  -- tag up to its first ':', or the whole tag
+            uuid    TEXT NOT NULL,
+            PRIMARY KEY (org, tag, uuid),
+            FOREIGN KEY (org, uuid) REFERENCES vcons (org, uuid)
+        ) WITHOUT ROWID""",
+    ),
+)
+
+_LIST_INDEXES = Migration(
+    version=2,
+    description="indexes for ListVcons: keyset order, tag keys, erasure by uuid",
+    statements=(
+        # Keyset pagination: newest first within one organisation. subject_folded
+        # rides along so a subject search (a scan: substrings cannot use a b-tree)
+        # and its count read this small index instead of rows of several KB.
+        "CREATE INDEX vcons_by_created ON vcons (org, created_at DESC, uuid DESC, subject_folded)",
+        "CREATE INDEX vcon_tags_by_key ON vcon_tags (org, tag_key, uuid)",
+        # Deleting a vCon finds its child rows by (org, uuid); the primary keys
+        # above lead with the search key instead.
+        "CREATE INDEX vcon_party_tels_by_vcon ON vcon_party_tels (org, uuid)",
+        "CREATE INDEX vcon_party_mailtos_by_vcon ON vcon_party_mailtos (org, uuid)",
+        "CREATE INDEX vcon_party_names_by_vcon ON vcon_party_names (org, uuid)",
+        "CREATE INDEX vcon_tags_by_vcon ON vcon_tags (org, uuid)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_TABLES, _LIST_INDEXES)
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    assert isinstance(version, int)
+    return version
+
+
+def refuse_newer(conn: sqlite3.Connection) -> None:
+    """Raise SchemaTooNew before anything (even the journal mode) is changed in the file."""
+    found = schema_version(conn)
+    if found > LATEST_VERSION:
+        raise SchemaTooNew(found, LATEST_VERSION)
+
+
+def migrate(conn: sqlite3.Connection, *, target: int = LATEST_VERSION) -> int:
+    """Bring the file to `target` (tests use an older target to build old files).
+
+    `conn` must be in autocommit mode (isolation_level=None). Returns the
+    version found before migrating. BEGIN IMMEDIATE takes the write lock before
+    the version is read, so two processes opening one new file cannot both
+    apply the same steps.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Read again under the write lock: another process may have migrated meanwhile.
+        refuse_newer(conn)
+        found = schema_version(conn)
+        for step in MIGRATIONS:
+            if found < step.version <= target:
+                for statement in step.statements:
+                    conn.execute(statement)
+                # PRAGMA values cannot be bound parameters; version is an int we own.
+                conn.execute(f"PRAGMA user_version = {int(step.version)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return found

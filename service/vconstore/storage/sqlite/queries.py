@@ -1,0 +1,242 @@
+"""The SQL of the adapter: plain functions over a connection, run on the
+writer or reader threads. Values are always bound, never formatted in."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from vconstore.domain.errors import VconNotFound
+from vconstore.ports import (
+    Cursor,
+    ExistingVcon,
+    ListPage,
+    StoredVcon,
+    VconFilter,
+    VconListItem,
+    VconRecord,
+)
+from vconstore.storage.normalise import fold, from_micros, tag_key, to_micros
+
+__all__ = ["VconRow", "delete_vcon", "get_vcon", "insert_vcon", "list_vcons", "ping"]
+
+
+@dataclass(frozen=True, slots=True)
+class VconRow:
+    """A VconRecord as columns, computed on the event loop before it is queued so a
+    malformed record (a naive datetime) fails its own caller, not the writer."""
+
+    org: str
+    uuid: str
+    vcon_json: str
+    typed_pb: bytes
+    parties_pb: bytes
+    content_hash: str
+    created_at: int
+    received_at: int
+    detected_version: str
+    signed: int
+    subject: str | None
+    subject_folded: str | None
+    # Deduplicated: each is a primary key together with (org, uuid).
+    tels: tuple[str, ...]
+    mailtos: tuple[str, ...]
+    names_folded: tuple[str, ...]
+    tags: tuple[str, ...]
+
+    @classmethod
+    def from_record(cls, record: VconRecord) -> VconRow:
+        return cls(
+            org=record.org,
+            uuid=record.uuid,
+            vcon_json=record.vcon_json,
+            typed_pb=bytes(record.typed_pb),
+            parties_pb=bytes(record.parties_pb),
+            content_hash=record.content_hash,
+            created_at=to_micros(record.created_at),
+            received_at=to_micros(record.received_at),
+            detected_version=record.detected_version,
+            signed=int(bool(record.signed)),
+            subject=record.subject,
+            subject_folded=None if record.subject is None else fold(record.subject),
+            tels=_unique(record.party_tels),
+            mailtos=_unique(record.party_mailtos),
+            names_folded=_unique(fold(name) for name in record.party_names),
+            tags=_unique(record.tags),
+        )
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def insert_vcon(conn: sqlite3.Connection, row: VconRow) -> ExistingVcon | None:
+    # Check-then-insert is race-free: only the writer thread writes.
+    found = conn.execute(
+        "SELECT content_hash, created_at, detected_version FROM vcons WHERE org = ? AND uuid = ?",
+        (row.org, row.uuid),
+    ).fetchone()
+    if found is not None:
+        return ExistingVcon(
+            uuid=row.uuid,
+            content_hash=found[0],
+            created_at=from_micros(found[1]),
+            detected_version=found[2],
+        )
+    conn.execute(
+        "INSERT INTO vcons (org, uuid, vcon_json, typed_pb, parties_pb, content_hash,"
+        " created_at, received_at, detected_version, signed, subject, subject_folded)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            row.org,
+            row.uuid,
+            row.vcon_json,
+            row.typed_pb,
+            row.parties_pb,
+            row.content_hash,
+            row.created_at,
+            row.received_at,
+            row.detected_version,
+            row.signed,
+            row.subject,
+            row.subject_folded,
+        ),
+    )
+    keyed = ((row.org, value, row.uuid) for value in row.tels)
+    conn.executemany("INSERT INTO vcon_party_tels (org, tel, uuid) VALUES (?, ?, ?)", keyed)
+    keyed = ((row.org, value, row.uuid) for value in row.mailtos)
+    conn.executemany("INSERT INTO vcon_party_mailtos (org, mailto, uuid) VALUES (?, ?, ?)", keyed)
+    keyed = ((row.org, value, row.uuid) for value in row.names_folded)
+    conn.executemany(
+        "INSERT INTO vcon_party_names (org, name_folded, uuid) VALUES (?, ?, ?)", keyed
+    )
+    conn.executemany(
+        "INSERT INTO vcon_tags (org, tag, tag_key, uuid) VALUES (?, ?, ?, ?)",
+        ((row.org, tag, tag_key(tag), row.uuid) for tag in row.tags),
+    )
+    return None
+
+
+_CHILD_TABLES = ("vcon_party_tels", "vcon_party_mailtos", "vcon_party_names", "vcon_tags")
+
+
+def delete_vcon(conn: sqlite3.Connection, org: str, uuid: str) -> None:
+    # Children first: their foreign keys refer to the vcons row.
+    for table in _CHILD_TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE org = ? AND uuid = ?", (org, uuid))
+    deleted = conn.execute("DELETE FROM vcons WHERE org = ? AND uuid = ?", (org, uuid))
+    if deleted.rowcount == 0:
+        raise VconNotFound(uuid)
+
+
+def get_vcon(conn: sqlite3.Connection, org: str, uuid: str) -> StoredVcon:
+    found = conn.execute(
+        "SELECT vcon_json, typed_pb, signed, created_at, detected_version"
+        " FROM vcons WHERE org = ? AND uuid = ?",
+        (org, uuid),
+    ).fetchone()
+    if found is None:
+        raise VconNotFound(uuid)
+    return StoredVcon(
+        uuid=uuid,
+        vcon_json=found[0],
+        typed_pb=found[1],
+        signed=bool(found[2]),
+        created_at=from_micros(found[3]),
+        detected_version=found[4],
+    )
+
+
+def ping(conn: sqlite3.Connection) -> None:
+    # Touches the file (schema and first page), not just the library.
+    conn.execute("SELECT 1 FROM vcons LIMIT 1").fetchall()
+
+
+def _matching(org: str, where: VconFilter) -> tuple[str, dict[str, object]]:
+    """The WHERE clause of a filter. Child-table filters are uncorrelated IN
+    subqueries, which SQLite evaluates once and can drive the query from."""
+    clauses = ["v.org = :org"]
+    params: dict[str, object] = {"org": org}
+    if where.created_after is not None:
+        clauses.append("v.created_at >= :created_after")
+        params["created_after"] = to_micros(where.created_after)
+    if where.created_before is not None:
+        clauses.append("v.created_at < :created_before")
+        params["created_before"] = to_micros(where.created_before)
+    if where.party_tel is not None:
+        clauses.append(
+            "v.uuid IN (SELECT uuid FROM vcon_party_tels WHERE org = :org AND tel = :party_tel)"
+        )
+        params["party_tel"] = where.party_tel
+    if where.party_mailto is not None:
+        clauses.append(
+            "v.uuid IN (SELECT uuid FROM vcon_party_mailtos"
+            " WHERE org = :org AND mailto = :party_mailto)"
+        )
+        params["party_mailto"] = where.party_mailto
+    # instr() rather than LIKE: user input is matched literally (no % or _
+    # wildcards to escape), and LIKE folds ASCII only.
+    if where.party_name is not None:
+        clauses.append(
+            "v.uuid IN (SELECT uuid FROM vcon_party_names"
+            " WHERE org = :org AND instr(name_folded, :party_name) > 0)"
+        )
+        params["party_name"] = fold(where.party_name)
+    if where.subject_contains is not None:
+        clauses.append("instr(v.subject_folded, :subject_contains) > 0")
+        params["subject_contains"] = fold(where.subject_contains)
+    if where.tag is not None:
+        clauses.append("v.uuid IN (SELECT uuid FROM vcon_tags WHERE org = :org AND tag = :tag)")
+        params["tag"] = where.tag
+    if where.tag_key is not None:
+        clauses.append(
+            "v.uuid IN (SELECT uuid FROM vcon_tags WHERE org = :org AND tag_key = :tag_key)"
+        )
+        params["tag_key"] = where.tag_key
+    return " AND ".join(clauses), params
+
+
+def list_vcons(
+    conn: sqlite3.Connection, org: str, where: VconFilter, after: Cursor | None, limit: int
+) -> ListPage:
+    condition, params = _matching(org, where)
+    page_condition = condition
+    if after is not None:
+        page_condition += " AND (v.created_at, v.uuid) < (:after_created_at, :after_uuid)"
+        params["after_created_at"] = to_micros(after.created_at)
+        params["after_uuid"] = after.uuid
+    # One more than asked tells whether more follow without a second query.
+    params["limit"] = limit + 1
+    # One read transaction: the page and the total come from the same snapshot.
+    # (On failure the reader thread rolls it back.)
+    conn.execute("BEGIN")
+    rows = conn.execute(
+        "SELECT v.uuid, v.created_at, v.subject, v.detected_version, v.parties_pb, v.signed"
+        f" FROM vcons AS v WHERE {page_condition}"
+        " ORDER BY v.created_at DESC, v.uuid DESC LIMIT :limit",
+        params,
+    ).fetchall()
+    has_more = len(rows) > limit
+    if after is None and not has_more:
+        total = len(rows)  # the first page holds every match
+    else:
+        total = conn.execute(
+            f"SELECT count(*) FROM vcons AS v WHERE {condition}", params
+        ).fetchone()[0]
+    conn.execute("COMMIT")
+    return ListPage(
+        items=[
+            VconListItem(
+                uuid=row[0],
+                created_at=from_micros(row[1]),
+                subject=row[2],
+                detected_version=row[3],
+                parties_pb=row[4],
+                signed=bool(row[5]),
+            )
+            for row in rows[:limit]
+        ],
+        has_more=has_more,
+        total=total,
+    )

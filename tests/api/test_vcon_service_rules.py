@@ -1,0 +1,131 @@
+"""VconService rules over real gRPC (an in-process grpc.aio server per test)."""
+
+from __future__ import annotations
+
+import json
+import uuid as uuidlib
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.corpus_expectations import CORPUS_DIR
+from tests.support import bad_request_violations, error_info, inprocess_server
+from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
+
+UUID = "018f0000-0000-7000-8000-000000000001"
+
+
+def _doc(**members: object) -> dict[str, object]:
+    document: dict[str, object] = {
+        "uuid": UUID,
+        "created_at": "2026-02-18T09:00:00Z",
+        "parties": [{"name": "Alice"}],
+    }
+    document.update(members)
+    return document
+
+
+async def test_same_content_again_is_an_idempotent_success(tmp_path: Path) -> None:
+    async with inprocess_server(tmp_path) as (stub, _):
+        first = await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(_doc())))
+        # Same document, other key order and whitespace: canonically equal.
+        reordered = json.dumps(dict(reversed(list(_doc().items()))), indent=2)
+        again = await stub.CreateVcon(pb.CreateVconRequest(vcon_json=reordered))
+        assert again == first
+        with pytest.raises(grpc.aio.AioRpcError) as clash:
+            await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(_doc(subject="x"))))
+        assert clash.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        assert error_info(clash.value).reason == "VCON_ALREADY_EXISTS"
+        # The uuid is a key whatever its case.
+        upper = json.dumps(_doc(uuid=UUID.upper(), subject="y"))
+        with pytest.raises(grpc.aio.AioRpcError) as clash_upper:
+            await stub.CreateVcon(pb.CreateVconRequest(vcon_json=upper))
+        assert clash_upper.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        got = await stub.GetVcon(pb.GetVconRequest(uuid=UUID.upper()))
+        assert json.loads(got.vcon_json) == _doc()
+
+
+async def test_unknown_and_malformed_uuids(tmp_path: Path) -> None:
+    async with inprocess_server(tmp_path) as (stub, _):
+        for call, request in (
+            (stub.GetVcon, pb.GetVconRequest(uuid=UUID)),
+            (stub.DeleteVcon, pb.DeleteVconRequest(uuid=UUID)),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as missing:
+                await call(request)
+            assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        for call, request in (
+            (stub.GetVcon, pb.GetVconRequest(uuid="nope")),
+            (stub.DeleteVcon, pb.DeleteVconRequest(uuid="")),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as malformed:
+                await call(request)
+            assert malformed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert error_info(malformed.value).reason == "INVALID_UUID"
+
+
+async def test_page_size_rules(tmp_path: Path) -> None:
+    async with inprocess_server(tmp_path) as (stub, _):
+        with pytest.raises(grpc.aio.AioRpcError) as negative:
+            await stub.ListVcons(pb.ListVconsRequest(page_size=-1))
+        assert negative.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.aio.AioRpcError) as forged:
+            await stub.ListVcons(pb.ListVconsRequest(page_token="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+        assert forged.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_info(forged.value).reason == "INVALID_PAGE_TOKEN"
+        for i in range(3):
+            created = _doc(uuid=f"018f0000-0000-7000-8000-00000000000{i}")
+            await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(created)))
+        assert len((await stub.ListVcons(pb.ListVconsRequest(page_size=0))).vcons) == 3
+        assert len((await stub.ListVcons(pb.ListVconsRequest(page_size=5000))).vcons) == 3
+
+
+async def test_assign_uuid_adds_a_uuid7(tmp_path: Path) -> None:
+    text = (CORPUS_DIR / "17-vcon-mcp-siprec-v0.3.0-no-uuid.json").read_text(encoding="utf-8")
+    async with inprocess_server(tmp_path) as (stub, _):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.CreateVcon(pb.CreateVconRequest(vcon_json=text))
+        assert "uuid" in {field for field, _ in bad_request_violations(refused.value)}
+        created = await stub.CreateVcon(pb.CreateVconRequest(vcon_json=text, assign_uuid=True))
+        assert uuidlib.UUID(created.uuid).version == 7
+        got = await stub.GetVcon(pb.GetVconRequest(uuid=created.uuid))
+        stored = json.loads(got.vcon_json)
+        assert stored.pop("uuid") == created.uuid
+        assert stored == json.loads(text)
+
+
+async def test_strict_turns_warnings_into_refusals(tmp_path: Path) -> None:
+    lax = json.dumps(_doc(created_at="2026-02-18T09:00:00"))
+    async with inprocess_server(tmp_path) as (stub, _):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.CreateVcon(pb.CreateVconRequest(vcon_json=lax, strict=True))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        accepted = await stub.CreateVcon(pb.CreateVconRequest(vcon_json=lax))
+        assert [w.path for w in accepted.warnings] == ["created_at"]
+    async with inprocess_server(tmp_path / "strict", strict=True) as (stub, _):
+        with pytest.raises(grpc.aio.AioRpcError) as refused_by_config:
+            await stub.CreateVcon(pb.CreateVconRequest(vcon_json=lax))
+        assert refused_by_config.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_missing_source_is_invalid(tmp_path: Path) -> None:
+    async with inprocess_server(tmp_path) as (stub, _):
+        with pytest.raises(grpc.aio.AioRpcError) as empty:
+            await stub.CreateVcon(pb.CreateVconRequest())
+        assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_fidelity_of_awkward_json(tmp_path: Path) -> None:
+    text = (
+        '{"uuid":"' + UUID + '","parties":[{"name":"\\u0645\\u0631\\u062d\\u0628\\u0627 e\\u0301 '
+        '\\ud83d\\ude00 \\u0007"}],"created_at":"2026-02-18T09:00:00.123456789+05:30",'
+        '"dialog":[{"type":"text","parties":[0,[0],null],"body":{"n":[1,2.5,-3e-7,9007199254740991]},'
+        '"encoding":"json","start":"2026-02-18T09:00:00Z","x-vendor":{}}],'
+        '"attachments":[],"extensions":[],"x":{"$ref":"a.b","":[{}]}}'
+    )
+    async with inprocess_server(tmp_path) as (stub, _):
+        await stub.CreateVcon(pb.CreateVconRequest(vcon_json=text))
+        got = await stub.GetVcon(pb.GetVconRequest(uuid=UUID))
+        assert got.vcon_json == text
+        assert got.vcon.dialog[0].parties.channels.channels[1].indexes.indexes == [0]

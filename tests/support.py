@@ -1,0 +1,97 @@
+"""Helpers shared by the test suites: real servers (in process or as a
+subprocess) and rich-status decoding."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from vconstore.config import Settings
+from vconstore.server import RunningServer, create_server
+from vconstore_proto.vcon.v1 import vcon_service_pb2_grpc
+
+READY_PREFIX = "vconstore ready on "
+
+
+@asynccontextmanager
+async def inprocess_server(
+    data_dir: Path, **overrides: object
+) -> AsyncIterator[tuple[vcon_service_pb2_grpc.VconServiceStub, RunningServer]]:
+    """A real grpc.aio server on a free loopback port, in this process."""
+    settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir).with_overrides(**overrides)
+    running = await create_server(settings)
+    channel = grpc.aio.insecure_channel(
+        f"127.0.0.1:{running.port}",
+        options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)],
+    )
+    try:
+        yield vcon_service_pb2_grpc.VconServiceStub(channel), running
+    finally:
+        await channel.close()
+        await running.stop(None)
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[str]
+    address: str
+    data_dir: Path
+
+    def terminate(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+
+def start_server_process(data_dir: Path, *extra_args: str, env: dict[str, str] | None = None) -> ServerProcess:
+    """`vconstore up --port 0` as a real subprocess; returns once it printed
+    its ready line (which is how scripts are told to wait for it)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vconstore", "up", "--host", "127.0.0.1", "--port", "0",
+         "--data-dir", str(data_dir), *extra_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith(READY_PREFIX):
+        process.kill()
+        _, err = process.communicate(timeout=10)
+        raise AssertionError(f"server did not start: stdout={line!r} stderr={err[-2000:]}")
+    return ServerProcess(process=process, address=line[len(READY_PREFIX):].strip(), data_dir=data_dir)
+
+
+def bad_request_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    """(field, description) of every BadRequest field violation in a rich status."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "no google.rpc.Status details in the error"
+    found = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            found.extend((v.field, v.description) for v in bad.field_violations)
+    return found
+
+
+def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "no google.rpc.Status details in the error"
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    raise AssertionError("no ErrorInfo in the error")
