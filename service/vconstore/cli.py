@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 from pathlib import Path
 
 from vconstore import __version__
@@ -42,6 +43,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop where it is installed (Linux, macOS): ~10-30% more calls/s for
+    grpc.aio on the same cores; the stdlib loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env().with_overrides(
@@ -55,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "up":
         from vconstore.server import serve
 
-        asyncio.run(serve(settings))
+        run_event_loop(serve(settings))
     return 0
 
 

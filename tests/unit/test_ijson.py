@@ -187,12 +187,15 @@ def test_deep_nesting_is_measured_on_the_text_when_the_recursion_limit_is_raised
     # With a high recursion limit the C decoder could exhaust the stack first;
     # the text pre-check must refuse without decoding. (Only the reported
     # limit is raised here, so a regression fails instead of crashing.)
-    monkeypatch.setattr(ijson.sys, "getrecursionlimit", lambda: 1_000_000)
+    monkeypatch.setattr(sys, "getrecursionlimit", lambda: 1_000_000)
     decoded: list[str] = []
     real_decode = ijson._FAST_DECODER.decode
-    monkeypatch.setattr(
-        ijson._FAST_DECODER, "decode", lambda s: decoded.append(s) or real_decode(s)
-    )
+
+    def spy(text: str) -> object:
+        decoded.append(text)
+        return real_decode(text)
+
+    monkeypatch.setattr(ijson._FAST_DECODER, "decode", spy)
     with pytest.raises(LimitExceeded):
         parse_ijson("[" * 1_000_000, max_depth=64)
     with pytest.raises(LimitExceeded):

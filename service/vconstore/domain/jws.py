@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import zlib
 from collections.abc import Sequence
@@ -50,6 +49,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from vconstore.domain import jsonpath
 from vconstore.domain.errors import VconInvalid, Violation
+from vconstore.domain.ijson import parse_ijson
 
 REASON_ENCRYPTED: Final = "VCON_ENCRYPTED"
 REASON_SIGNATURE: Final = "VCON_SIGNATURE_INVALID"
@@ -64,6 +64,7 @@ _JWE_MEMBERS: Final = ("protected", "unprotected", "recipients", "iv", "encrypte
 _BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]*={0,2}\Z")
 _MAX_CHAIN: Final = 10
 _MAX_SIGNATURES: Final = 16
+_MAX_HEADER_DEPTH: Final = 8
 _DER: Final = Encoding.DER
 
 _HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
@@ -220,9 +221,14 @@ def _headers(
         if raw is None:
             return None
         try:
-            decoded = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            violations.append(Violation(protected_path, "protected header is not JSON"))
+            # I-JSON like the vCon itself: RFC 7515 §4 refuses duplicate header names.
+            decoded = parse_ijson(raw.decode("utf-8"), max_depth=_MAX_HEADER_DEPTH)
+        except UnicodeDecodeError:
+            violations.append(Violation(protected_path, "protected header is not UTF-8"))
+            return None
+        except VconInvalid as exc:
+            detail = "; ".join(str(v) for v in exc.violations)
+            violations.append(Violation(protected_path, f"protected header: {detail}"))
             return None
         if not isinstance(decoded, dict):
             violations.append(Violation(protected_path, "protected header is not a JSON object"))
@@ -303,6 +309,7 @@ def _certificates(
     x5c = headers.get("x5c")
     if x5c is None:
         if headers.get("x5u") is not None:
+            x5c_path = _header_path(sig, prefix, "x5u")
             message = (
                 "cannot verify: x5u fetching is not supported; include the certificate chain in x5c"
             )
@@ -388,8 +395,14 @@ def _chain_problem(
     for anchor in anchors:
         if not anchor.not_valid_before_utc <= now <= anchor.not_valid_after_utc:
             continue
-        if _issued_by(last, anchor, intermediates_below=len(chain) - 1) is None:
+        try:
+            last.verify_directly_issued_by(anchor)
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            continue  # not this anchor's certificate
+        problem = _issued_by(last, anchor, intermediates_below=len(chain) - 1)
+        if problem is None:
             return None
+        return f"x5c[{len(chain) - 1}] is issued by a trust anchor that may not issue it: {problem}"
     return "the x5c certificate chain does not lead to a configured trust anchor"
 
 

@@ -125,8 +125,9 @@ def requires_vendor(version: str | None) -> bool:
         return True
     if not _DOTTED.match(version):
         return True
-    parts = tuple(int(p) for p in version.split("."))
-    return parts >= _V030
+    parts = [int(p) for p in version.split(".")]
+    parts += [0] * (len(_V030) - len(parts))  # "0.3" is 0.3.0, which (0, 3) < (0, 3, 0) denies
+    return tuple(parts) >= _V030
 
 
 def _markers(doc: dict[str, Any]) -> list[_Bounds]:
