@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from google.protobuf import json_format
 from google.protobuf.internal import api_implementation
+
 from vconstore.domain.typed import parties_only, vcon_from_json_value, vcon_to_json_value
 from vconstore_proto.vcon.v1 import vcon_pb2
 

@@ -28,8 +28,9 @@ PYTHON_ROOT = "vconstore_proto"
 # Proto packages of ours; imports of google/... stay as they are.
 OUR_TOP_PACKAGES = ("vcon",)
 
-_IMPORT_FROM = re.compile(r"^from (%s)(\.| )" % "|".join(OUR_TOP_PACKAGES), re.M)
-_IMPORT_PLAIN = re.compile(r"^import (%s)\." % "|".join(OUR_TOP_PACKAGES), re.M)
+_OURS = "|".join(OUR_TOP_PACKAGES)
+_IMPORT_FROM = re.compile(rf"^from ({_OURS})(\.| )", re.M)
+_IMPORT_PLAIN = re.compile(rf"^import ({_OURS})\.", re.M)
 
 
 def proto_files() -> list[Path]:

@@ -161,3 +161,9 @@ def expectation(name: str, *, assign_uuid: bool = False) -> Expectation:
     if assign_uuid and name in ASSIGN_UUID:
         return ASSIGN_UUID[name]
     return EXPECTATIONS[name]
+
+
+def read_corpus_text(path: Path) -> str:
+    """A corpus file's exact text (newline="" keeps line endings as published)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return handle.read()

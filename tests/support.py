@@ -53,12 +53,25 @@ class ServerProcess:
         return self.process.wait(timeout=timeout)
 
 
-def start_server_process(data_dir: Path, *extra_args: str, env: dict[str, str] | None = None) -> ServerProcess:
+def start_server_process(
+    data_dir: Path, *extra_args: str, env: dict[str, str] | None = None
+) -> ServerProcess:
     """`vconstore up --port 0` as a real subprocess; returns once it printed
     its ready line (which is how scripts are told to wait for it)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "vconstore", "up", "--host", "127.0.0.1", "--port", "0",
-         "--data-dir", str(data_dir), *extra_args],
+        [
+            sys.executable,
+            "-m",
+            "vconstore",
+            "up",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            *extra_args,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -70,7 +83,9 @@ def start_server_process(data_dir: Path, *extra_args: str, env: dict[str, str] |
         process.kill()
         _, err = process.communicate(timeout=10)
         raise AssertionError(f"server did not start: stdout={line!r} stderr={err[-2000:]}")
-    return ServerProcess(process=process, address=line[len(READY_PREFIX):].strip(), data_dir=data_dir)
+    return ServerProcess(
+        process=process, address=line[len(READY_PREFIX) :].strip(), data_dir=data_dir
+    )
 
 
 def bad_request_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:

@@ -62,15 +62,22 @@ class VconstoreClient:
             raise from_rpc_error(error) from None
 
     async def get_vcon(
-        self, uuid: str, *, view: pb.VconView.ValueType = pb.VCON_VIEW_BOTH,
+        self,
+        uuid: str,
+        *,
+        view: pb.VconView.ValueType = pb.VCON_VIEW_BOTH,
         timeout: float | None = None,
     ) -> pb.GetVconResponse:
         try:
-            return await self._stub.GetVcon(pb.GetVconRequest(uuid=uuid, view=view), timeout=timeout)
+            return await self._stub.GetVcon(
+                pb.GetVconRequest(uuid=uuid, view=view), timeout=timeout
+            )
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error) from None
 
-    async def list_vcons(self, request: pb.ListVconsRequest | None = None) -> AsyncIterator[pb.VconSummary]:
+    async def list_vcons(
+        self, request: pb.ListVconsRequest | None = None
+    ) -> AsyncIterator[pb.VconSummary]:
         """Every match, newest first, following page tokens."""
         # A copy: the caller's request is not changed as pages advance.
         page_request = pb.ListVconsRequest()

@@ -56,7 +56,8 @@ class Unavailable(VconstoreError):
 
 
 _BY_CODE: dict[grpc.StatusCode, type[VconstoreError]] = {
-    cls.code: cls for cls in (InvalidArgument, NotFound, AlreadyExists, ResourceExhausted, Unavailable)
+    cls.code: cls
+    for cls in (InvalidArgument, NotFound, AlreadyExists, ResourceExhausted, Unavailable)
 }
 
 
@@ -66,7 +67,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> VconstoreError:
     reason = ""
     metadata: dict[str, str] = {}
     violations: list[FieldViolation] = []
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     if status is not None:
         for detail in status.details:
             if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
@@ -79,8 +80,12 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> VconstoreError:
                 violations.extend(
                     FieldViolation(v.field, v.description) for v in bad.field_violations
                 )
-    exc = cls(error.details() or error.code().name, reason=reason, metadata=metadata,
-              violations=tuple(violations))
+    exc = cls(
+        error.details() or error.code().name,
+        reason=reason,
+        metadata=metadata,
+        violations=tuple(violations),
+    )
     if cls is VconstoreError:
         exc.code = error.code()
     return exc

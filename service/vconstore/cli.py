@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Coroutine, Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from vconstore import __version__
 from vconstore.config import Settings
@@ -14,9 +14,7 @@ from vconstore.logging_setup import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vconstore", description="Store IETF vCons over gRPC."
-    )
+    parser = argparse.ArgumentParser(prog="vconstore", description="Store IETF vCons over gRPC.")
     parser.add_argument("--version", action="version", version=f"vconstore {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser(
@@ -30,9 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--port", type=int, help="port (default 50051; 0 picks a free one; env VCON_PORT)"
     )
-    up.add_argument(
-        "--data-dir", type=Path, help="where the SQLite store lives (default ./data)"
-    )
+    up.add_argument("--data-dir", type=Path, help="where the SQLite store lives (default ./data)")
     up.add_argument(
         "--strict",
         action="store_true",

@@ -84,7 +84,9 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_depth <= MAX_TYPED_DEPTH:
-            raise SystemExit(f"max depth must be between 1 and {MAX_TYPED_DEPTH}, got {self.max_depth}")
+            raise SystemExit(
+                f"max depth must be between 1 and {MAX_TYPED_DEPTH}, got {self.max_depth}"
+            )
         for name in ("max_request_bytes", "max_vcon_bytes", "max_array_length"):
             if getattr(self, name) < 1:
                 raise SystemExit(f"{name} must be positive")

@@ -46,11 +46,17 @@ async def test_request_larger_than_the_message_limit(tmp_path: Path) -> None:
         (
             "max_depth",
             16,
-            _doc(attachments=[{"purpose": "x", "encoding": "json", "body": json.loads("[" * 20 + "]" * 20)}]),
+            _doc(
+                attachments=[
+                    {"purpose": "x", "encoding": "json", "body": json.loads("[" * 20 + "]" * 20)}
+                ]
+            ),
         ),
     ],
 )
-async def test_vcon_limits(tmp_path: Path, limit: str, value: int, document: dict[str, object]) -> None:
+async def test_vcon_limits(
+    tmp_path: Path, limit: str, value: int, document: dict[str, object]
+) -> None:
     async with inprocess_server(tmp_path, **{limit: value}) as (stub, running):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(document)))

@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.corpus_expectations import CORPUS_DIR
+from tests.corpus_expectations import CORPUS_DIR, read_corpus_text
 from tests.support import bad_request_violations, error_info, inprocess_server
 from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
 
@@ -71,7 +71,9 @@ async def test_page_size_rules(tmp_path: Path) -> None:
             await stub.ListVcons(pb.ListVconsRequest(page_size=-1))
         assert negative.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         with pytest.raises(grpc.aio.AioRpcError) as forged:
-            await stub.ListVcons(pb.ListVconsRequest(page_token="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+            await stub.ListVcons(
+                pb.ListVconsRequest(page_token="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            )
         assert forged.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert error_info(forged.value).reason == "INVALID_PAGE_TOKEN"
         for i in range(3):
@@ -82,7 +84,7 @@ async def test_page_size_rules(tmp_path: Path) -> None:
 
 
 async def test_assign_uuid_adds_a_uuid7(tmp_path: Path) -> None:
-    text = (CORPUS_DIR / "17-vcon-mcp-siprec-v0.3.0-no-uuid.json").read_text(encoding="utf-8")
+    text = read_corpus_text(CORPUS_DIR / "17-vcon-mcp-siprec-v0.3.0-no-uuid.json")
     async with inprocess_server(tmp_path) as (stub, _):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.CreateVcon(pb.CreateVconRequest(vcon_json=text))

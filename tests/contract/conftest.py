@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
+
 from vconstore.ports import VconRepository
 from vconstore.storage.memory import InMemoryVconRepository
 from vconstore.storage.sqlite import SqliteVconRepository

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from vconstore.domain.errors import StorageUnavailable, VconNotFound
 from vconstore.ports import (
     ExistingVcon,

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from vconstore.ports import Cursor, VconFilter, VconRecord, VconRepository
 
 from .records import ORG, OTHER_ORG, at, make_record

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from vconstore.domain.errors import VconNotFound
 from vconstore.ports import ExistingVcon, VconFilter
 from vconstore.storage.sqlite import SqliteVconRepository, WriteStats

@@ -7,6 +7,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+
 from vconstore.domain.errors import StorageUnavailable, VconNotFound
 from vconstore.storage.sqlite import SqliteVconRepository
 

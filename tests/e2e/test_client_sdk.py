@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from tests.corpus_expectations import CORPUS_DIR
+from tests.corpus_expectations import CORPUS_DIR, read_corpus_text
 from tests.support import ServerProcess
 from vconstore_client import AlreadyExists, InvalidArgument, NotFound, VconstoreClient
 from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
 
 
 async def test_sdk_round_trip_and_typed_errors(server: ServerProcess) -> None:
-    text = (CORPUS_DIR / "05-draft03-email-text-thread.json").read_text(encoding="utf-8")
+    text = read_corpus_text(CORPUS_DIR / "05-draft03-email-text-thread.json")
     uuid = json.loads(text)["uuid"]
     async with VconstoreClient(server.address) as client:
         created = await client.create_vcon(text)

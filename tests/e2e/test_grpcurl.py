@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.corpus_expectations import CORPUS_DIR
+from tests.corpus_expectations import CORPUS_DIR, read_corpus_text
 from tests.support import ServerProcess
 
 
@@ -38,16 +38,21 @@ def test_health_check_reports_serving(grpcurl: str, server: ServerProcess) -> No
     assert answer == {"status": "SERVING"}
     named = json.loads(
         _grpcurl(
-            grpcurl, server, "grpc.health.v1.Health/Check", data='{"service": "vcon.v1.VconService"}'
+            grpcurl,
+            server,
+            "grpc.health.v1.Health/Check",
+            data='{"service": "vcon.v1.VconService"}',
         )
     )
     assert named == {"status": "SERVING"}
 
 
 def test_create_from_a_corpus_file_then_get_and_delete(grpcurl: str, server: ServerProcess) -> None:
-    text = (CORPUS_DIR / "04-draft03-email-multipart-thread.json").read_text(encoding="utf-8")
+    text = read_corpus_text(CORPUS_DIR / "04-draft03-email-multipart-thread.json")
     created = json.loads(
-        _grpcurl(grpcurl, server, "vcon.v1.VconService/CreateVcon", data=json.dumps({"vcon_json": text}))
+        _grpcurl(
+            grpcurl, server, "vcon.v1.VconService/CreateVcon", data=json.dumps({"vcon_json": text})
+        )
     )
     uuid = json.loads(text)["uuid"]
     assert created["uuid"] == uuid
@@ -61,9 +66,18 @@ def test_create_from_a_corpus_file_then_get_and_delete(grpcurl: str, server: Ser
     assert [v["uuid"] for v in listed["vcons"]] == [uuid]
     _grpcurl(grpcurl, server, "vcon.v1.VconService/DeleteVcon", data=json.dumps({"uuid": uuid}))
     result = subprocess.run(
-        [grpcurl, "-plaintext", "-d", json.dumps({"uuid": uuid}), server.address,
-         "vcon.v1.VconService/GetVcon"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            grpcurl,
+            "-plaintext",
+            "-d",
+            json.dumps({"uuid": uuid}),
+            server.address,
+            "vcon.v1.VconService/GetVcon",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "NotFound" in result.stderr
@@ -72,9 +86,18 @@ def test_create_from_a_corpus_file_then_get_and_delete(grpcurl: str, server: Ser
 def test_refusal_is_readable_in_grpcurl(grpcurl: str, server: ServerProcess) -> None:
     bad = {"uuid": "not-a-uuid", "parties": []}
     result = subprocess.run(
-        [grpcurl, "-plaintext", "-d", json.dumps({"vcon_json": json.dumps(bad)}), server.address,
-         "vcon.v1.VconService/CreateVcon"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            grpcurl,
+            "-plaintext",
+            "-d",
+            json.dumps({"vcon_json": json.dumps(bad)}),
+            server.address,
+            "vcon.v1.VconService/CreateVcon",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "InvalidArgument" in result.stderr

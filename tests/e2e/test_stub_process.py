@@ -12,7 +12,8 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.support import ServerProcess, bad_request_violations, error_info, start_server_process
-from vconstore_proto.vcon.v1 import vcon_pb2, vcon_service_pb2 as pb, vcon_service_pb2_grpc
+from vconstore_proto.vcon.v1 import vcon_pb2, vcon_service_pb2_grpc
+from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
 
 
 @pytest.fixture
@@ -95,7 +96,9 @@ async def test_list_pages_newest_first(stub: vcon_service_pb2_grpc.VconServiceSt
     uuids = []
     for day in range(1, 8):
         uuid = f"018f0000-0000-7000-8000-00000000010{day}"
-        await stub.CreateVcon(pb.CreateVconRequest(vcon_json=_vcon(uuid, f"2026-01-0{day}T00:00:00Z")))
+        await stub.CreateVcon(
+            pb.CreateVconRequest(vcon_json=_vcon(uuid, f"2026-01-0{day}T00:00:00Z"))
+        )
         uuids.append(uuid)
     after = Timestamp()
     after.FromJsonString("2026-01-02T00:00:00Z")
@@ -142,7 +145,9 @@ async def test_sigterm_drains_and_exits_zero(server: ServerProcess) -> None:
             asyncio.ensure_future(
                 stub.CreateVcon(
                     pb.CreateVconRequest(
-                        vcon_json=_vcon(f"018f0000-0000-7000-8000-000000001{i:03d}", "2026-01-01T00:00:00Z")
+                        vcon_json=_vcon(
+                            f"018f0000-0000-7000-8000-000000001{i:03d}", "2026-01-01T00:00:00Z"
+                        )
                     )
                 )
             )

@@ -10,10 +10,10 @@ import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vconstore.domain import canonical
-from vconstore.domain.canonical import canonical_json, content_hash
 
 from tests.corpus_expectations import corpus_files
+from vconstore.domain import canonical
+from vconstore.domain.canonical import canonical_json, content_hash
 
 SAFE = 2**53 - 1
 
@@ -52,9 +52,14 @@ def test_equals_rfc8785_for_any_json_value(value: Any) -> None:
 @given(json_values)
 def test_the_fast_path_check_is_sound(value: Any) -> None:
     """Whenever the cheap check says the stdlib agrees, its bytes are JCS's."""
-    if canonical._stdlib_agrees(value):
+    if _takes_fast_path(value):
         stdlib = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert stdlib.encode() == rfc8785.dumps(value)
+
+
+def _takes_fast_path(value: Any) -> bool:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return canonical._integers_in_range(value) and canonical._text_agrees(text)
 
 
 plain_floats = st.floats(min_value=1e-4, max_value=1e16, exclude_max=True).filter(
@@ -66,11 +71,17 @@ fast_path_values = st.recursive(
     | st.integers(min_value=-SAFE, max_value=SAFE)
     | plain_floats
     | plain_floats.map(lambda f: -f)
-    | unicode_text,
+    # Strings without "." and "e": the output check may (soundly) distrust
+    # number-like text inside strings, such as "x:1.0,".
+    | unicode_text.filter(lambda t: "." not in t and "e" not in t),
     lambda children: (
         st.lists(children, max_size=5)
         | st.dictionaries(
-            st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",))),
+            st.text(
+                st.characters(
+                    max_codepoint=0xFFFF, exclude_categories=("Cs",), exclude_characters=".e"
+                )
+            ),
             children,
             max_size=6,
         )
@@ -82,7 +93,7 @@ fast_path_values = st.recursive(
 @settings(max_examples=500)
 @given(fast_path_values)
 def test_fast_path_values_take_it_and_equal_rfc8785(value: Any) -> None:
-    assert canonical._stdlib_agrees(value)
+    assert _takes_fast_path(value)
     assert canonical_json(value) == rfc8785.dumps(value)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from vconstore.domain import ijson
 from vconstore.domain.errors import LimitExceeded, VconInvalid
 from vconstore.domain.ijson import parse_ijson

@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+
+from tests.corpus_expectations import corpus_files
 from vconstore.domain.errors import VconInvalid
 from vconstore.domain.jws import detect_form, verify_jws
 from vconstore.domain.validation import ValidationPolicy, validate_vcon_text
-
-from tests.corpus_expectations import corpus_files
 
 UUID = "018f0000-0000-7000-8000-000000000001"
 DEFAULT = ValidationPolicy()

@@ -13,6 +13,7 @@ import rfc8785
 from google.protobuf import struct_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from vconstore.domain.typed import (
     TypedConversionError,
     parties_only,

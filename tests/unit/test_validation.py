@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from vconstore.domain.errors import LimitExceeded, VconInvalid
 from vconstore.domain.validation import (
     ValidatedVcon,

@@ -6,8 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from vconstore.domain.errors import VconInvalid
-from vconstore.domain.validation import ValidationPolicy, validate_vcon_text
 
 from tests.corpus_expectations import (
     ASSIGN_UUID,
@@ -18,6 +16,8 @@ from tests.corpus_expectations import (
     corpus_files,
     expectation,
 )
+from vconstore.domain.errors import VconInvalid
+from vconstore.domain.validation import ValidationPolicy, validate_vcon_text
 
 FILES = corpus_files()
 DEFAULT = ValidationPolicy()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from vconstore.domain.versions import KNOWN_VERSIONS, detect_version, requires_vendor
 
 

@@ -157,4 +157,5 @@ def internal_status() -> status_pb2.Status:
 
 
 def to_grpc_status(status: status_pb2.Status) -> grpc.Status:
-    return rpc_status.to_status(status)
+    converted: grpc.Status = rpc_status.to_status(status)
+    return converted

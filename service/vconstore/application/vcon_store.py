@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 
 from vconstore.domain.canonical import content_hash
 from vconstore.domain.errors import InvalidRequest, VconAlreadyExists, Violation
+from vconstore.domain.page_token import PageTokenCodec
 from vconstore.domain.search_keys import (
     extract_search_keys,
     fold,
     normalise_mailto,
     normalise_tel,
 )
-from vconstore.domain.page_token import PageTokenCodec
 from vconstore.domain.typed import parties_only, vcon_from_json_value
 from vconstore.domain.uuids import canonical_uuid
 from vconstore.domain.validation import (
@@ -130,7 +130,7 @@ class VconStore:
             validated = validate_vcon_document(
                 dict(vcon_document or {}), policy, assign_uuid=assign_uuid
             )
-        record = self._record(org, validated)
+        record = self._record(org, validated, from_text=vcon_json is not None)
         existing = await self._repository.insert(record=record)
         if existing is None:
             created_at = record.created_at
@@ -146,14 +146,15 @@ class VconStore:
             warnings=validated.warnings,
         )
 
-    def _record(self, org: str, validated: ValidatedVcon) -> VconRecord:
+    def _record(self, org: str, validated: ValidatedVcon, *, from_text: bool) -> VconRecord:
         document = validated.document
         typed = vcon_from_json_value(document)
         received_at = self._clock()
         created = document.get("created_at")
         created_at = parse_timestamp(created) if isinstance(created, str) else received_at
         keys = extract_search_keys(document)
-        # The hash covers what is stored: the JWS itself for a signed vCon.
+        # The hash covers what is stored: the JWS itself for a signed vCon. Text
+        # went through the I-JSON parser; a typed message's values did not.
         hashed = json.loads(validated.text) if validated.signed else document
         return VconRecord(
             org=org,
@@ -161,7 +162,7 @@ class VconStore:
             vcon_json=validated.text,
             typed_pb=typed.SerializeToString(),
             parties_pb=parties_only(typed).SerializeToString(),
-            content_hash=content_hash(hashed),
+            content_hash=content_hash(hashed, from_ijson=from_text),
             created_at=created_at,
             received_at=received_at,
             detected_version=validated.detected_version,

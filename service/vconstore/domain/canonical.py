@@ -23,52 +23,81 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Final
+import re
 
 import rfc8785
 
-_MAX_SAFE_INTEGER: Final = 2**53 - 1
-_PLAIN_FLOAT_MIN: Final = 1e-4
-_PLAIN_FLOAT_LIMIT: Final = 1e16
-_BMP_MAX: Final = "\uffff"
 
+def canonical_json(value: object, *, from_ijson: bool = False) -> bytes:
+    """The RFC 8785 canonical UTF-8 bytes of a JSON value (dict, list, str, int, float, ...).
 
-def canonical_json(value: object) -> bytes:
-    """The RFC 8785 canonical UTF-8 bytes of a JSON value (dict, list, str, int, float, ...)."""
-    if _stdlib_agrees(value):
-        return json.dumps(
+    `from_ijson=True` promises the value came from an I-JSON parse (integers
+    within ±(2^53-1), finite floats), which skips the walk that checks integers.
+    """
+    try:
+        text = json.dumps(
             value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode("utf-8")
-    return rfc8785.dumps(value)  # type: ignore[arg-type]  # the fallback raises for non-JSON
+        )
+    except (TypeError, ValueError):
+        text = None  # not JSON: the reference implementation raises the error
+    if text is not None and (from_ijson or _integers_in_range(value)) and _text_agrees(text):
+        return text.encode("utf-8")
+    return rfc8785.dumps(value)  # type: ignore[arg-type]
 
 
-def content_hash(value: object) -> str:
+def content_hash(value: object, *, from_ijson: bool = False) -> str:
     """ "sha256:" + lowercase hex SHA-256 of the canonical form."""
-    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical_json(value, from_ijson=from_ijson)).hexdigest()
 
 
-def _stdlib_agrees(value: object) -> bool:
-    """True when json.dumps(sort_keys=True) of `value` is byte-identical to JCS."""
+# The float and key conditions are checked on the encoder's output, with
+# literal-led patterns the regex engine scans at C speed, instead of walking
+# the value node by node (measured: 1-7 µs against ~40 µs for a 4 KB vCon).
+# Each may also match inside a string value (a chat line "...v1.0," or
+# "e-mail 3e-5"); that only sends the document to the slower reference.
+#
+# Python writes an integral float as "1.0" / "-0.0" (JCS: "1", "0") ...
+_INTEGRAL_FLOAT = re.compile(r"\.0(?=[,\]}]|$)")
+# ... and uses an exponent, always signed, outside 1e-4 <= |f| < 1e16. Hex in
+# uuids ("8b2e-9dd8") has the same letters, so each hit is confirmed by
+# looking back for a number's start.
+_EXPONENT = re.compile(r"e[-+]\d")
+_NUMBER_BODY = frozenset("0123456789.-")
+_BEFORE_NUMBER = frozenset(":,[")
+# A key (a string followed by ':') holding a character above U+FFFF.
+_ASTRAL_KEY = re.compile('[\U00010000-\U0010ffff][^"\\\\]*(?:\\\\.[^"\\\\]*)*":')
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _text_agrees(text: str) -> bool:
+    """True when the stdlib's sorted, compact encoding `text` is byte-identical to JCS,
+    given that every integer is within ±(2^53-1)."""
+    if _INTEGRAL_FLOAT.search(text):
+        return False
+    for hit in _EXPONENT.finditer(text):
+        start = hit.start()
+        while start > 0 and text[start - 1] in _NUMBER_BODY:
+            start -= 1
+        if start < hit.start() and (start == 0 or text[start - 1] in _BEFORE_NUMBER):
+            return False
+    return text.isascii() or _ASTRAL_KEY.search(text) is None
+
+
+def _integers_in_range(value: object) -> bool:
+    """Also False for a non-string key, which json.dumps would silently convert."""
     stack: list[object] = [value]
-    pop, push = stack.pop, stack.append
     while stack:
-        node = pop()
+        node = stack.pop()
         if isinstance(node, dict):
-            for key, child in node.items():
-                if not isinstance(key, str) or (not key.isascii() and max(key) > _BMP_MAX):
-                    return False
-                push(child)
+            if not all(isinstance(key, str) for key in node):
+                return False
+            stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-        elif isinstance(node, (str, bool)) or node is None:
-            continue
-        elif isinstance(node, int):
-            if not -_MAX_SAFE_INTEGER <= node <= _MAX_SAFE_INTEGER:
-                return False
-        elif isinstance(node, float):
-            magnitude = abs(node)
-            if not _PLAIN_FLOAT_MIN <= magnitude < _PLAIN_FLOAT_LIMIT or magnitude.is_integer():
-                return False
-        else:
+        elif (
+            isinstance(node, int)
+            and not isinstance(node, bool)
+            and not -_MAX_SAFE_INTEGER <= node <= _MAX_SAFE_INTEGER
+        ):
             return False
     return True

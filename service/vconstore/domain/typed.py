@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from google.protobuf import struct_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
 from vconstore_proto.vcon.v1 import vcon_pb2
 
 __all__ = [

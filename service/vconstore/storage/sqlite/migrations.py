@@ -45,12 +45,17 @@ class SchemaTooNew(StorageUnavailable):
         )
 
 
-# Child tables carry (org, uuid) rather than a rowid: the vcons table keeps the
-# composite primary key as its identity, and its implicit rowid may change on VACUUM.
-# They are WITHOUT ROWID with the search key first so each filter is one index range.
+# Search keys live in ONE table, vcon_keys (kind, value), WITHOUT ROWID with the
+# key first, so each filter is one index range and an insert adds one b-tree
+# entry per key. (A first design had a table per kind, each with a foreign key
+# and an index by uuid for erasure: that was ~3x the write cost per vCon,
+# measured with bench/bench_vcon_service.py.) Erasure finds a vCon's keys
+# through the vcons row's `search_keys` list instead of a second index.
+# No release has shipped schema versions 1-2 in their earlier form, so they
+# were redefined rather than migrated.
 _TABLES = Migration(
     version=1,
-    description="vcons and their search-key tables",
+    description="vcons and their search keys",
     statements=(
         # Column order matters: SQLite decodes a row's columns in order, and reaching
         # a column stored after a large value means walking that value's overflow
@@ -66,58 +71,34 @@ _TABLES = Migration(
             content_hash     TEXT    NOT NULL,
             subject          TEXT,
             subject_folded   TEXT,              -- casefold(subject), for substring search
+            names_folded     TEXT    NOT NULL,  -- casefolded party names, U+001F between
+            search_keys      TEXT    NOT NULL,  -- JSON [[kind, value], ...] in vcon_keys
             parties_pb       BLOB    NOT NULL,
             typed_pb         BLOB    NOT NULL,
             vcon_json        TEXT    NOT NULL,
             PRIMARY KEY (org, uuid)
         )""",
-        """CREATE TABLE vcon_party_tels (
-            org  TEXT NOT NULL,
-            tel  TEXT NOT NULL,
-            uuid TEXT NOT NULL,
-            PRIMARY KEY (org, tel, uuid),
-            FOREIGN KEY (org, uuid) REFERENCES vcons (org, uuid)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE vcon_party_mailtos (
-            org    TEXT NOT NULL,
-            mailto TEXT NOT NULL,
-            uuid   TEXT NOT NULL,
-            PRIMARY KEY (org, mailto, uuid),
-            FOREIGN KEY (org, uuid) REFERENCES vcons (org, uuid)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE vcon_party_names (
-            org         TEXT NOT NULL,
-            name_folded TEXT NOT NULL,
-            uuid        TEXT NOT NULL,
-            PRIMARY KEY (org, name_folded, uuid),
-            FOREIGN KEY (org, uuid) REFERENCES vcons (org, uuid)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE vcon_tags (
-            org     TEXT NOT NULL,
-            tag     TEXT NOT NULL,
-            tag_key TEXT NOT NULL,  -- tag up to its first ':', or the whole tag
-            uuid    TEXT NOT NULL,
-            PRIMARY KEY (org, tag, uuid),
-            FOREIGN KEY (org, uuid) REFERENCES vcons (org, uuid)
+        # kind: tel, mailto, tag, tag_key (see queries.KEY_KINDS).
+        """CREATE TABLE vcon_keys (
+            org   TEXT NOT NULL,
+            kind  TEXT NOT NULL,
+            value TEXT NOT NULL,
+            uuid  TEXT NOT NULL,
+            PRIMARY KEY (org, kind, value, uuid)
         ) WITHOUT ROWID""",
     ),
 )
 
 _LIST_INDEXES = Migration(
     version=2,
-    description="indexes for ListVcons: keyset order, tag keys, erasure by uuid",
+    description="the keyset index for ListVcons",
     statements=(
         # Keyset pagination: newest first within one organisation. subject_folded
-        # rides along so a subject search (a scan: substrings cannot use a b-tree)
-        # and its count read this small index instead of rows of several KB.
-        "CREATE INDEX vcons_by_created ON vcons (org, created_at DESC, uuid DESC, subject_folded)",
-        "CREATE INDEX vcon_tags_by_key ON vcon_tags (org, tag_key, uuid)",
-        # Deleting a vCon finds its child rows by (org, uuid); the primary keys
-        # above lead with the search key instead.
-        "CREATE INDEX vcon_party_tels_by_vcon ON vcon_party_tels (org, uuid)",
-        "CREATE INDEX vcon_party_mailtos_by_vcon ON vcon_party_mailtos (org, uuid)",
-        "CREATE INDEX vcon_party_names_by_vcon ON vcon_party_names (org, uuid)",
-        "CREATE INDEX vcon_tags_by_vcon ON vcon_tags (org, uuid)",
+        # and names_folded ride along so substring searches (scans: substrings
+        # cannot use a b-tree) and their counts read this small index instead of
+        # rows of several KB.
+        "CREATE INDEX vcons_by_created ON vcons"
+        " (org, created_at DESC, uuid DESC, subject_folded, names_folded)",
     ),
 )
 

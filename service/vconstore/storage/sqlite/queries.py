@@ -3,8 +3,8 @@ writer or reader threads. Values are always bound, never formatted in."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vconstore.domain.errors import VconNotFound
@@ -39,11 +39,9 @@ class VconRow:
     signed: int
     subject: str | None
     subject_folded: str | None
-    # Deduplicated: each is a primary key together with (org, uuid).
-    tels: tuple[str, ...]
-    mailtos: tuple[str, ...]
-    names_folded: tuple[str, ...]
-    tags: tuple[str, ...]
+    names_folded: str
+    # Deduplicated (kind, value) pairs, each a vcon_keys row.
+    keys: tuple[tuple[str, str], ...]
 
     @classmethod
     def from_record(cls, record: VconRecord) -> VconRow:
@@ -60,15 +58,23 @@ class VconRow:
             signed=int(bool(record.signed)),
             subject=record.subject,
             subject_folded=None if record.subject is None else fold(record.subject),
-            tels=_unique(record.party_tels),
-            mailtos=_unique(record.party_mailtos),
-            names_folded=_unique(fold(name) for name in record.party_names),
-            tags=_unique(record.tags),
+            names_folded=NAME_SEPARATOR.join(fold(name) for name in record.party_names),
+            keys=_search_keys(record),
         )
 
 
-def _unique(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(values))
+# Between party names in names_folded: a control character no name search
+# contains (a search for one is refused upstream as matching nothing).
+NAME_SEPARATOR = "\x1f"
+KEY_KINDS = ("tel", "mailto", "tag", "tag_key")
+
+
+def _search_keys(record: VconRecord) -> tuple[tuple[str, str], ...]:
+    keys = [("tel", tel) for tel in record.party_tels]
+    keys += [("mailto", mailto) for mailto in record.party_mailtos]
+    keys += [("tag", tag) for tag in record.tags]
+    keys += [("tag_key", tag_key(tag)) for tag in record.tags]
+    return tuple(dict.fromkeys(keys))
 
 
 def insert_vcon(conn: sqlite3.Connection, row: VconRow) -> ExistingVcon | None:
@@ -86,8 +92,9 @@ def insert_vcon(conn: sqlite3.Connection, row: VconRow) -> ExistingVcon | None:
         )
     conn.execute(
         "INSERT INTO vcons (org, uuid, vcon_json, typed_pb, parties_pb, content_hash,"
-        " created_at, received_at, detected_version, signed, subject, subject_folded)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " created_at, received_at, detected_version, signed, subject, subject_folded,"
+        " names_folded, search_keys)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             row.org,
             row.uuid,
@@ -101,33 +108,28 @@ def insert_vcon(conn: sqlite3.Connection, row: VconRow) -> ExistingVcon | None:
             row.signed,
             row.subject,
             row.subject_folded,
+            row.names_folded,
+            json.dumps(row.keys, ensure_ascii=False),
         ),
     )
-    keyed = ((row.org, value, row.uuid) for value in row.tels)
-    conn.executemany("INSERT INTO vcon_party_tels (org, tel, uuid) VALUES (?, ?, ?)", keyed)
-    keyed = ((row.org, value, row.uuid) for value in row.mailtos)
-    conn.executemany("INSERT INTO vcon_party_mailtos (org, mailto, uuid) VALUES (?, ?, ?)", keyed)
-    keyed = ((row.org, value, row.uuid) for value in row.names_folded)
     conn.executemany(
-        "INSERT INTO vcon_party_names (org, name_folded, uuid) VALUES (?, ?, ?)", keyed
-    )
-    conn.executemany(
-        "INSERT INTO vcon_tags (org, tag, tag_key, uuid) VALUES (?, ?, ?, ?)",
-        ((row.org, tag, tag_key(tag), row.uuid) for tag in row.tags),
+        "INSERT INTO vcon_keys (org, kind, value, uuid) VALUES (?, ?, ?, ?)",
+        [(row.org, kind, value, row.uuid) for kind, value in row.keys],
     )
     return None
 
 
-_CHILD_TABLES = ("vcon_party_tels", "vcon_party_mailtos", "vcon_party_names", "vcon_tags")
-
-
 def delete_vcon(conn: sqlite3.Connection, org: str, uuid: str) -> None:
-    # Children first: their foreign keys refer to the vcons row.
-    for table in _CHILD_TABLES:
-        conn.execute(f"DELETE FROM {table} WHERE org = ? AND uuid = ?", (org, uuid))
-    deleted = conn.execute("DELETE FROM vcons WHERE org = ? AND uuid = ?", (org, uuid))
-    if deleted.rowcount == 0:
+    found = conn.execute(
+        "SELECT search_keys FROM vcons WHERE org = ? AND uuid = ?", (org, uuid)
+    ).fetchone()
+    if found is None:
         raise VconNotFound(uuid)
+    conn.executemany(
+        "DELETE FROM vcon_keys WHERE org = ? AND kind = ? AND value = ? AND uuid = ?",
+        [(org, kind, value, uuid) for kind, value in json.loads(found[0])],
+    )
+    conn.execute("DELETE FROM vcons WHERE org = ? AND uuid = ?", (org, uuid))
 
 
 def get_vcon(conn: sqlite3.Connection, org: str, uuid: str) -> StoredVcon:
@@ -164,36 +166,30 @@ def _matching(org: str, where: VconFilter) -> tuple[str, dict[str, object]]:
     if where.created_before is not None:
         clauses.append("v.created_at < :created_before")
         params["created_before"] = to_micros(where.created_before)
-    if where.party_tel is not None:
-        clauses.append(
-            "v.uuid IN (SELECT uuid FROM vcon_party_tels WHERE org = :org AND tel = :party_tel)"
-        )
-        params["party_tel"] = where.party_tel
-    if where.party_mailto is not None:
-        clauses.append(
-            "v.uuid IN (SELECT uuid FROM vcon_party_mailtos"
-            " WHERE org = :org AND mailto = :party_mailto)"
-        )
-        params["party_mailto"] = where.party_mailto
+    for kind, value in (
+        ("tel", where.party_tel),
+        ("mailto", where.party_mailto),
+        ("tag", where.tag),
+        ("tag_key", where.tag_key),
+    ):
+        if value is not None:
+            clauses.append(
+                f"v.uuid IN (SELECT uuid FROM vcon_keys"
+                f" WHERE org = :org AND kind = '{kind}' AND value = :{kind})"
+            )
+            params[kind] = value
     # instr() rather than LIKE: user input is matched literally (no % or _
     # wildcards to escape), and LIKE folds ASCII only.
     if where.party_name is not None:
+        needle = fold(where.party_name)
+        # A needle spanning the separator would match across two names.
         clauses.append(
-            "v.uuid IN (SELECT uuid FROM vcon_party_names"
-            " WHERE org = :org AND instr(name_folded, :party_name) > 0)"
+            "instr(v.names_folded, :party_name) > 0" if NAME_SEPARATOR not in needle else "0"
         )
-        params["party_name"] = fold(where.party_name)
+        params["party_name"] = needle
     if where.subject_contains is not None:
         clauses.append("instr(v.subject_folded, :subject_contains) > 0")
         params["subject_contains"] = fold(where.subject_contains)
-    if where.tag is not None:
-        clauses.append("v.uuid IN (SELECT uuid FROM vcon_tags WHERE org = :org AND tag = :tag)")
-        params["tag"] = where.tag
-    if where.tag_key is not None:
-        clauses.append(
-            "v.uuid IN (SELECT uuid FROM vcon_tags WHERE org = :org AND tag_key = :tag_key)"
-        )
-        params["tag_key"] = where.tag_key
     return " AND ".join(clauses), params
 
 
