@@ -21,6 +21,18 @@ from vconstore.server import RunningServer, create_server
 from vconstore_proto.vcon.v1 import vcon_service_pb2_grpc
 
 READY_PREFIX = "vconstore ready on "
+UUID = "018f0000-0000-7000-8000-000000000001"
+
+
+def minimal_vcon(**members: object) -> dict[str, object]:
+    """A small valid vCon (uuid UUID), with `members` added or replaced."""
+    document: dict[str, object] = {
+        "uuid": UUID,
+        "created_at": "2026-02-18T09:00:00Z",
+        "parties": [{"name": "Alice"}],
+    }
+    document.update(members)
+    return document
 
 
 @asynccontextmanager

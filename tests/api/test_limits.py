@@ -8,30 +8,18 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.support import bad_request_violations, error_info, inprocess_server
+from tests.support import UUID, bad_request_violations, error_info, inprocess_server, minimal_vcon
 from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
-
-UUID = "018f0000-0000-7000-8000-000000000001"
-
-
-def _doc(**members: object) -> dict[str, object]:
-    document: dict[str, object] = {
-        "uuid": UUID,
-        "created_at": "2026-02-18T09:00:00Z",
-        "parties": [{"name": "Alice"}],
-    }
-    document.update(members)
-    return document
 
 
 async def _still_serving(stub: object, running: object) -> None:
-    ok = await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(_doc())))  # type: ignore[attr-defined]
+    ok = await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(minimal_vcon())))  # type: ignore[attr-defined]
     assert ok.uuid == UUID
 
 
 async def test_request_larger_than_the_message_limit(tmp_path: Path) -> None:
     async with inprocess_server(tmp_path, max_request_bytes=64 * 1024) as (stub, running):
-        big = json.dumps(_doc(subject="x" * 100_000))
+        big = json.dumps(minimal_vcon(subject="x" * 100_000))
         with pytest.raises(grpc.aio.AioRpcError) as too_big:
             await stub.CreateVcon(pb.CreateVconRequest(vcon_json=big))
         assert too_big.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -41,12 +29,12 @@ async def test_request_larger_than_the_message_limit(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("limit", "value", "document"),
     [
-        ("max_vcon_bytes", 16 * 1024, _doc(subject="x" * 20_000)),
-        ("max_array_length", 10, _doc(parties=[{"name": str(i)} for i in range(11)])),
+        ("max_vcon_bytes", 16 * 1024, minimal_vcon(subject="x" * 20_000)),
+        ("max_array_length", 10, minimal_vcon(parties=[{"name": str(i)} for i in range(11)])),
         (
             "max_depth",
             16,
-            _doc(
+            minimal_vcon(
                 attachments=[
                     {"purpose": "x", "encoding": "json", "body": json.loads("[" * 20 + "]" * 20)}
                 ]
@@ -78,7 +66,9 @@ async def test_absurd_nesting_is_refused_quickly(tmp_path: Path) -> None:
 
 
 async def test_hundred_violations_fit_in_the_status(tmp_path: Path) -> None:
-    document = _doc(dialog=[{"type": "bogus-type-" + "y" * 60, "parties": [99]} for _ in range(80)])
+    document = minimal_vcon(
+        dialog=[{"type": "bogus-type-" + "y" * 60, "parties": [99]} for _ in range(80)]
+    )
     async with inprocess_server(tmp_path) as (stub, _):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(document)))

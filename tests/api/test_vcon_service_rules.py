@@ -10,40 +10,30 @@ import grpc
 import pytest
 
 from tests.corpus_expectations import CORPUS_DIR, read_corpus_text
-from tests.support import bad_request_violations, error_info, inprocess_server
+from tests.support import UUID, bad_request_violations, error_info, inprocess_server, minimal_vcon
 from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
-
-UUID = "018f0000-0000-7000-8000-000000000001"
-
-
-def _doc(**members: object) -> dict[str, object]:
-    document: dict[str, object] = {
-        "uuid": UUID,
-        "created_at": "2026-02-18T09:00:00Z",
-        "parties": [{"name": "Alice"}],
-    }
-    document.update(members)
-    return document
 
 
 async def test_same_content_again_is_an_idempotent_success(tmp_path: Path) -> None:
     async with inprocess_server(tmp_path) as (stub, _):
-        first = await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(_doc())))
+        first = await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(minimal_vcon())))
         # Same document, other key order and whitespace: canonically equal.
-        reordered = json.dumps(dict(reversed(list(_doc().items()))), indent=2)
+        reordered = json.dumps(dict(reversed(list(minimal_vcon().items()))), indent=2)
         again = await stub.CreateVcon(pb.CreateVconRequest(vcon_json=reordered))
         assert again == first
         with pytest.raises(grpc.aio.AioRpcError) as clash:
-            await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(_doc(subject="x"))))
+            await stub.CreateVcon(
+                pb.CreateVconRequest(vcon_json=json.dumps(minimal_vcon(subject="x")))
+            )
         assert clash.value.code() == grpc.StatusCode.ALREADY_EXISTS
         assert error_info(clash.value).reason == "VCON_ALREADY_EXISTS"
         # The uuid is a key whatever its case.
-        upper = json.dumps(_doc(uuid=UUID.upper(), subject="y"))
+        upper = json.dumps(minimal_vcon(uuid=UUID.upper(), subject="y"))
         with pytest.raises(grpc.aio.AioRpcError) as clash_upper:
             await stub.CreateVcon(pb.CreateVconRequest(vcon_json=upper))
         assert clash_upper.value.code() == grpc.StatusCode.ALREADY_EXISTS
         got = await stub.GetVcon(pb.GetVconRequest(uuid=UUID.upper()))
-        assert json.loads(got.vcon_json) == _doc()
+        assert json.loads(got.vcon_json) == minimal_vcon()
 
 
 async def test_unknown_and_malformed_uuids(tmp_path: Path) -> None:
@@ -77,7 +67,7 @@ async def test_page_size_rules(tmp_path: Path) -> None:
         assert forged.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert error_info(forged.value).reason == "INVALID_PAGE_TOKEN"
         for i in range(3):
-            created = _doc(uuid=f"018f0000-0000-7000-8000-00000000000{i}")
+            created = minimal_vcon(uuid=f"018f0000-0000-7000-8000-00000000000{i}")
             await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(created)))
         assert len((await stub.ListVcons(pb.ListVconsRequest(page_size=0))).vcons) == 3
         assert len((await stub.ListVcons(pb.ListVconsRequest(page_size=5000))).vcons) == 3
@@ -98,7 +88,7 @@ async def test_assign_uuid_adds_a_uuid7(tmp_path: Path) -> None:
 
 
 async def test_strict_turns_warnings_into_refusals(tmp_path: Path) -> None:
-    lax = json.dumps(_doc(created_at="2026-02-18T09:00:00"))
+    lax = json.dumps(minimal_vcon(created_at="2026-02-18T09:00:00"))
     async with inprocess_server(tmp_path) as (stub, _):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.CreateVcon(pb.CreateVconRequest(vcon_json=lax, strict=True))

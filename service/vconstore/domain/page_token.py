@@ -14,24 +14,19 @@ import hashlib
 import hmac
 import json
 from dataclasses import astuple
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from vconstore.domain.errors import InvalidRequest
+from vconstore.domain.instants import from_micros, to_micros
 from vconstore.ports import Cursor, VconFilter
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _VERSION = 1
 _MAC_BYTES = 16
 REASON = "INVALID_PAGE_TOKEN"
 
 
-def _micros(instant: datetime) -> int:
-    delta = instant - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 def filter_fingerprint(org: str, query: VconFilter) -> str:
-    parts = [org] + [_micros(v) if isinstance(v, datetime) else v for v in astuple(query)]
+    parts = [org] + [to_micros(v) if isinstance(v, datetime) else v for v in astuple(query)]
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
@@ -46,7 +41,7 @@ class PageTokenCodec:
 
     def encode(self, *, org: str, query: VconFilter, cursor: Cursor) -> str:
         body = json.dumps(
-            [_VERSION, filter_fingerprint(org, query), _micros(cursor.created_at), cursor.uuid],
+            [_VERSION, filter_fingerprint(org, query), to_micros(cursor.created_at), cursor.uuid],
             separators=(",", ":"),
         ).encode()
         return base64.urlsafe_b64encode(self._mac(body) + body).rstrip(b"=").decode()
@@ -69,4 +64,4 @@ class PageTokenCodec:
                 "repeat the filters of the first request or start without a token",
                 reason=REASON,
             )
-        return Cursor(created_at=_EPOCH + timedelta(microseconds=micros), uuid=uuid)
+        return Cursor(created_at=from_micros(micros), uuid=uuid)

@@ -37,12 +37,14 @@ def normalise_mailto(mailto: str) -> str:
 
 
 def fold(text: str) -> str:
+    """The case-insensitive form for substring search. casefold() rather than
+    lower() so that e.g. "STRASSE" finds "Straße"."""
     return text.casefold()
 
 
 def tag_key(tag: str) -> str:
     """`key:value` -> `key`; a tag without a colon is its own key."""
-    return tag.split(":", 1)[0]
+    return tag.partition(":")[0]
 
 
 @dataclass(frozen=True, slots=True)
