@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -156,6 +157,14 @@ async def create_server(
     return running
 
 
+def _grpcurl_command() -> str:
+    """grpcurl as the person can type it: on PATH, else the one in our venv."""
+    if shutil.which("grpcurl"):
+        return "grpcurl"
+    beside = Path(sys.executable).parent / "grpcurl"
+    return str(beside) if beside.exists() else "grpcurl"
+
+
 def _display_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
@@ -170,7 +179,7 @@ async def serve(settings: Settings) -> None:
     log.info("listening", address=address, data_dir=str(settings.data_dir))
     # stdout carries only this line (scripts wait for it); the hint is for people.
     print(f"vconstore ready on {address}", flush=True)
-    print(f"try: grpcurl -plaintext {address} list", file=sys.stderr, flush=True)
+    print(f"try: {_grpcurl_command()} -plaintext {address} list", file=sys.stderr, flush=True)
     await stop.wait()
     log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
     await running.stop(settings.shutdown_grace_seconds)
