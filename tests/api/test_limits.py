@@ -66,15 +66,18 @@ async def test_absurd_nesting_is_refused_quickly(tmp_path: Path) -> None:
 
 
 async def test_hundred_violations_fit_in_the_status(tmp_path: Path) -> None:
+    """A long list of problems still arrives as INVALID_ARGUMENT at a default
+    C-core client, every time (trailers over ~4 KB are refused at random)."""
     document = minimal_vcon(
         dialog=[{"type": "bogus-type-" + "y" * 60, "parties": [99]} for _ in range(80)]
     )
     async with inprocess_server(tmp_path) as (stub, _):
-        with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(document)))
-        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        for _ in range(60):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(document)))
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         info = error_info(refused.value)
         assert int(info.metadata["violationCount"]) >= 100
         shown = bad_request_violations(refused.value)
-        assert len(shown) == int(info.metadata["violationsInDetails"]) >= 20
+        assert len(shown) == int(info.metadata["violationsInDetails"]) >= 10
         assert (refused.value.details() or "").endswith("more")
