@@ -23,6 +23,7 @@ from cryptography import x509
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from vconstore.api.handlers import add_servicer
 from vconstore.api.vcon_servicer import VconServicer
 from vconstore.application.vcon_store import VconStore
 from vconstore.config import Settings
@@ -31,7 +32,7 @@ from vconstore.domain.page_token import PageTokenCodec
 from vconstore.domain.validation import ValidationPolicy
 from vconstore.ports import VconRepository
 from vconstore.storage.sqlite import SqliteVconRepository
-from vconstore_proto.vcon.v1 import vcon_service_pb2, vcon_service_pb2_grpc
+from vconstore_proto.vcon.v1 import vcon_service_pb2
 
 log = structlog.get_logger("vconstore.server")
 
@@ -135,8 +136,10 @@ async def create_server(
             ("grpc.max_send_message_length", -1),
         ]
     )
-    vcon_service_pb2_grpc.add_VconServiceServicer_to_server(
-        VconServicer(store, org=settings.default_org), server
+    add_servicer(
+        server,
+        VconServicer(store, org=settings.default_org),
+        vcon_service_pb2.DESCRIPTOR.services_by_name["VconService"],
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -121,3 +121,17 @@ async def test_fidelity_of_awkward_json(tmp_path: Path) -> None:
         got = await stub.GetVcon(pb.GetVconRequest(uuid=UUID))
         assert got.vcon_json == text
         assert got.vcon.dialog[0].parties.channels.channels[1].indexes.indexes == [0]
+
+
+async def test_undecodable_request_bytes_are_invalid_argument(tmp_path: Path) -> None:
+    async with (
+        inprocess_server(tmp_path) as (_, running),
+        grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        create = channel.unary_unary("/vcon.v1.VconService/CreateVcon")
+        # vcon_json (field 2) holding bytes that are not UTF-8; then garbage.
+        for payload in (b"\x12\x04\xff\xfe{}", b"\xff\xff\xff"):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await create(payload)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "CreateVconRequest" in (refused.value.details() or "")

@@ -15,6 +15,7 @@ import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from vconstore.api.errors import internal_status, to_grpc_status, to_status
+from vconstore.api.handlers import UndecodableRequest
 from vconstore.application.vcon_store import ListRequest, VconStore
 from vconstore.domain.errors import DomainError, InvalidRequest
 from vconstore.domain.typed import TypedConversionError, vcon_to_json_value
@@ -63,6 +64,10 @@ def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
     ) -> Resp:
         started = time.perf_counter()
         try:
+            if isinstance(request, UndecodableRequest):
+                raise InvalidRequest(
+                    "request", f"not a valid {name}Request message: {request.reason}"
+                )
             response = await method(self, request, context)
         except DomainError as error:
             status = to_status(error)
