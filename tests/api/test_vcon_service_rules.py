@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.corpus_expectations import CORPUS_DIR, read_corpus_text
 from tests.support import UUID, bad_request_violations, error_info, inprocess_server, minimal_vcon
@@ -135,3 +136,12 @@ async def test_undecodable_request_bytes_are_invalid_argument(tmp_path: Path) ->
                 await create(payload)
             assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "CreateVconRequest" in (refused.value.details() or "")
+
+
+async def test_out_of_range_list_timestamps_are_invalid(tmp_path: Path) -> None:
+    async with inprocess_server(tmp_path) as (stub, _):
+        for bad in (Timestamp(seconds=2**62), Timestamp(seconds=0, nanos=-5)):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.ListVcons(pb.ListVconsRequest(created_after=bad))
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "created_after" in (refused.value.details() or "")

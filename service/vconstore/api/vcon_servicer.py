@@ -49,7 +49,12 @@ def _instant(request: object, field: str) -> datetime | None:
     if not request.HasField(field):  # type: ignore[attr-defined]
         return None
     stamp: Timestamp = getattr(request, field)
-    return stamp.ToDatetime(tzinfo=UTC)
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidRequest(
+            field, "not a timestamp between 0001-01-01 and 9999-12-31 (UTC)"
+        ) from None
 
 
 def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
