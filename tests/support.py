@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,33 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from vconstore.config import Settings
-from vconstore.server import RunningServer, create_server
+from vconstore.ports import VconRepository
+from vconstore.server import RunningServer, create_server, open_repository
+from vconstore.storage.mongo import describe_uri
 from vconstore_proto.vcon.v1 import vcon_service_pb2_grpc
 
 READY_PREFIX = "vconstore ready on "
+
+# A real MongoDB for the `mongo` contract backend; unset: the in-process stand-in.
+MONGODB_TEST_URI = os.environ.get("VCON_TEST_MONGODB_URI", "").strip()
+
+
+def refused_port() -> int:
+    """A loopback port nothing listens on: connecting to it is refused at once.
+    (Bound, then released; nothing else in the test claims it meanwhile.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def mongo_backend_description() -> str:
+    """The line the test output carries so a reader knows which `mongo` ran."""
+    if MONGODB_TEST_URI:
+        return f"mongo backend: real server at {describe_uri(MONGODB_TEST_URI)}"
+    return "mongo backend: in-process stand-in (set VCON_TEST_MONGODB_URI for a real server)"
+
+
 UUID = "018f0000-0000-7000-8000-000000000001"
 
 
@@ -37,11 +61,14 @@ def minimal_vcon(**members: object) -> dict[str, object]:
 
 @asynccontextmanager
 async def inprocess_server(
-    data_dir: Path, **overrides: object
+    data_dir: Path,
+    *,
+    repository_factory: Callable[[Settings], VconRepository] = open_repository,
+    **overrides: object,
 ) -> AsyncIterator[tuple[vcon_service_pb2_grpc.VconServiceStub, RunningServer]]:
     """A real grpc.aio server on a free loopback port, in this process."""
     settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir).with_overrides(**overrides)
-    running = await create_server(settings)
+    running = await create_server(settings, repository_factory=repository_factory)
     channel = grpc.aio.insecure_channel(
         f"127.0.0.1:{running.port}",
         options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)],

@@ -19,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser(
         "up",
-        help="run the service on embedded SQLite",
+        help="run the service (embedded SQLite, or MongoDB with --mongodb-uri)",
         description="Run the vCon store locally. Prints 'vconstore ready on HOST:PORT' "
         "on stdout once it accepts calls; logs go to stderr; SIGTERM drains and exits 0. "
         "Every option can also be set by its VCON_* environment variable.",
@@ -28,7 +28,20 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--port", type=int, help="port (default 50051; 0 picks a free one; env VCON_PORT)"
     )
-    up.add_argument("--data-dir", type=Path, help="where the SQLite store lives (default ./data)")
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the SQLite store and the page-token key live (default ./data)",
+    )
+    up.add_argument(
+        "--mongodb-uri",
+        metavar="URI",
+        help="store vCons in MongoDB instead of SQLite (env VCON_MONGODB_URI; prefer the "
+        "variable when the URI holds a password, since command lines are visible to others)",
+    )
+    up.add_argument(
+        "--mongodb-database", help="MongoDB database (default vconstore; env VCON_MONGODB_DATABASE)"
+    )
     up.add_argument(
         "--strict",
         action="store_true",
@@ -58,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir=args.data_dir,
         strict=args.strict,
         log_level=args.log_level,
+        mongodb_uri=args.mongodb_uri,
+        mongodb_database=args.mongodb_database,
     )
     configure_logging(settings.log_level)
     if args.command == "up":

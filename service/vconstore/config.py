@@ -47,6 +47,26 @@ def _env_bool(name: str, default: bool) -> bool:
     raise SystemExit(f"{name} must be true or false, got {raw!r}")
 
 
+def _env_optional_int(name: str) -> int | None:
+    """None when unset: the MongoDB knobs then defer to the URI's own options."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return _env_int(name, 0)
+
+
+def _env_optional_bool(name: str) -> bool | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return _env_bool(name, False)
+
+
+def _env_optional_str(name: str) -> str | None:
+    raw = os.environ.get(name)
+    return raw.strip() if raw is not None and raw.strip() else None
+
+
 def _env_list(name: str) -> frozenset[str]:
     raw = os.environ.get(name, "")
     return frozenset(item.strip() for item in raw.split(",") if item.strip())
@@ -81,6 +101,21 @@ class Settings:
     # Seconds between storage health probes.
     health_probe_seconds: float = 5.0
     log_level: str = "info"
+    # MongoDB instead of the embedded SQLite store when set. repr=False: it may
+    # hold a password, and settings must be printable in logs.
+    mongodb_uri: str | None = field(default=None, repr=False)
+    mongodb_database: str = "vconstore"
+    # The MongoDB knobs below are None unless set: then the URI's own option
+    # applies if it has one, else DEFAULT_CLIENT_OPTIONS in storage/mongo/options.py.
+    mongodb_server_selection_timeout_ms: int | None = None
+    mongodb_connect_timeout_ms: int | None = None
+    # 0: no timeout.
+    mongodb_socket_timeout_ms: int | None = None
+    mongodb_max_pool_size: int | None = None
+    # "majority", a number of members, or a tag-set name; 0 is refused.
+    mongodb_write_concern: str | None = None
+    mongodb_journal: bool | None = None
+    mongodb_write_timeout_ms: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_depth <= MAX_TYPED_DEPTH:
@@ -90,6 +125,23 @@ class Settings:
         for name in ("max_request_bytes", "max_vcon_bytes", "max_array_length"):
             if getattr(self, name) < 1:
                 raise SystemExit(f"{name} must be positive")
+        for name in (
+            "mongodb_server_selection_timeout_ms",
+            "mongodb_connect_timeout_ms",
+            "mongodb_socket_timeout_ms",
+            "mongodb_max_pool_size",
+            "mongodb_write_timeout_ms",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise SystemExit(f"{name} must not be negative")
+        # Unacknowledged writes (w=0) could neither report a duplicate uuid nor
+        # confirm that a delete found its vCon.
+        w = self.mongodb_write_concern
+        if w is not None and w.strip() in ("", "0"):
+            raise SystemExit("mongodb_write_concern must acknowledge writes (not 0)")
+        if not self.mongodb_database:
+            raise SystemExit("mongodb_database must not be empty")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -116,6 +168,18 @@ class Settings:
                 "VCON_HEALTH_PROBE_SECONDS", defaults.health_probe_seconds
             ),
             log_level=os.environ.get("VCON_LOG_LEVEL", defaults.log_level),
+            mongodb_uri=_env_optional_str("VCON_MONGODB_URI"),
+            mongodb_database=_env_optional_str("VCON_MONGODB_DATABASE")
+            or defaults.mongodb_database,
+            mongodb_server_selection_timeout_ms=_env_optional_int(
+                "VCON_MONGODB_SERVER_SELECTION_TIMEOUT_MS"
+            ),
+            mongodb_connect_timeout_ms=_env_optional_int("VCON_MONGODB_CONNECT_TIMEOUT_MS"),
+            mongodb_socket_timeout_ms=_env_optional_int("VCON_MONGODB_SOCKET_TIMEOUT_MS"),
+            mongodb_max_pool_size=_env_optional_int("VCON_MONGODB_MAX_POOL_SIZE"),
+            mongodb_write_concern=_env_optional_str("VCON_MONGODB_WRITE_CONCERN"),
+            mongodb_journal=_env_optional_bool("VCON_MONGODB_JOURNAL"),
+            mongodb_write_timeout_ms=_env_optional_int("VCON_MONGODB_WRITE_TIMEOUT_MS"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import structlog
@@ -34,11 +35,16 @@ from vconstore.ports import VconRepository
 from vconstore.storage.sqlite import SqliteVconRepository
 from vconstore_proto.vcon.v1 import vcon_service_pb2
 
+if TYPE_CHECKING:
+    from vconstore.storage.mongo import MongoOptions
+
 log = structlog.get_logger("vconstore.server")
 
 VCON_SERVICE_NAME = vcon_service_pb2.DESCRIPTOR.services_by_name["VconService"].full_name
 PAGE_TOKEN_KEY_FILE = "page-token.key"
 SQLITE_FILE = "vconstore.sqlite3"
+# Longest startup waits for the first storage check (see _first_storage_status).
+FIRST_PROBE_SECONDS = 1.0
 
 
 def load_page_token_key(data_dir: Path) -> bytes:
@@ -73,7 +79,38 @@ def validation_policy(settings: Settings) -> ValidationPolicy:
 
 
 def open_repository(settings: Settings) -> VconRepository:
+    """MongoDB when a URI is configured, else the embedded SQLite file."""
+    if settings.mongodb_uri:
+        # Imported here so a SQLite-only start does not load pymongo.
+        from vconstore.storage.mongo import MongoVconRepository
+
+        return MongoVconRepository(mongo_options(settings))
     return SqliteVconRepository(settings.data_dir / SQLITE_FILE)
+
+
+def mongo_options(settings: Settings) -> MongoOptions:
+    from vconstore.storage.mongo import MongoOptions
+
+    if not settings.mongodb_uri:
+        raise ValueError("no MongoDB URI configured")
+    return MongoOptions(
+        uri=settings.mongodb_uri,
+        database=settings.mongodb_database,
+        server_selection_timeout_ms=settings.mongodb_server_selection_timeout_ms,
+        connect_timeout_ms=settings.mongodb_connect_timeout_ms,
+        socket_timeout_ms=settings.mongodb_socket_timeout_ms,
+        max_pool_size=settings.mongodb_max_pool_size,
+        write_concern=settings.mongodb_write_concern,
+        journal=settings.mongodb_journal,
+        write_timeout_ms=settings.mongodb_write_timeout_ms,
+    )
+
+
+def describe_storage(settings: Settings) -> str:
+    """For logs: which backend, where; never the URI's credentials or options."""
+    if settings.mongodb_uri:
+        return f"mongodb {mongo_options(settings).describe()}"
+    return f"sqlite {settings.data_dir / SQLITE_FILE}"
 
 
 @dataclass
@@ -96,25 +133,45 @@ class RunningServer:
         await self.repository.close()
 
 
+SERVING = int(health_pb2.HealthCheckResponse.SERVING)
+NOT_SERVING = int(health_pb2.HealthCheckResponse.NOT_SERVING)
+
+
+async def _storage_status(repository: VconRepository) -> int:
+    try:
+        await repository.ping()
+    except StorageUnavailable:
+        return NOT_SERVING
+    return SERVING
+
+
+async def _first_storage_status(repository: VconRepository) -> int:
+    """The status to start with. Bounded, so an unreachable MongoDB (whose
+    ping waits for its server selection timeout) delays startup by at most
+    FIRST_PROBE_SECONDS instead of holding it: the service starts NOT_SERVING
+    and the probe flips it when storage answers."""
+    try:
+        return await asyncio.wait_for(_storage_status(repository), FIRST_PROBE_SECONDS)
+    except TimeoutError:
+        return NOT_SERVING
+
+
+async def _publish_health(servicer: health.aio.HealthServicer, status: int) -> None:
+    for name in ("", VCON_SERVICE_NAME):
+        await servicer.set(name, status)
+    log.info("health", status=health_pb2.HealthCheckResponse.ServingStatus.Name(status))
+
+
 async def _probe_storage(
-    repository: VconRepository, servicer: health.aio.HealthServicer, every: float
+    repository: VconRepository, servicer: health.aio.HealthServicer, every: float, last: int
 ) -> None:
     """Keep grpc.health.v1 in step with storage: NOT_SERVING while it is down."""
-    serving = health_pb2.HealthCheckResponse.SERVING
-    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
-    last: int | None = None
     while True:
-        try:
-            await repository.ping()
-            status = serving
-        except StorageUnavailable:
-            status = not_serving
-        if status != last:
-            for name in ("", VCON_SERVICE_NAME):
-                await servicer.set(name, status)
-            log.info("health", status=health_pb2.HealthCheckResponse.ServingStatus.Name(status))
-            last = status
         await asyncio.sleep(every)
+        status = await _storage_status(repository)
+        if status != last:
+            await _publish_health(servicer, status)
+            last = status
 
 
 async def create_server(
@@ -124,7 +181,12 @@ async def create_server(
 ) -> RunningServer:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     repository = repository_factory(settings)
-    await repository.open()
+    try:
+        await repository.open()
+    except ValueError as exc:
+        # A storage setting that cannot work (a malformed MongoDB URI): say so
+        # and exit, without a traceback. The message is already credential-free.
+        raise SystemExit(f"vconstore: {exc}") from None
     store = VconStore(
         repository,
         policy=validation_policy(settings),
@@ -142,6 +204,10 @@ async def create_server(
         vcon_service_pb2.DESCRIPTOR.services_by_name["VconService"],
     )
     health_servicer = health.aio.HealthServicer()
+    # Known before the first call is accepted: grpc_health would otherwise
+    # answer SERVING for "" while storage has not been checked yet.
+    first_status = await _first_storage_status(repository)
+    await _publish_health(health_servicer, first_status)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (VCON_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -154,7 +220,7 @@ async def create_server(
     running = RunningServer(server=server, port=port, repository=repository, health=health_servicer)
     running._tasks.append(
         asyncio.create_task(
-            _probe_storage(repository, health_servicer, settings.health_probe_seconds)
+            _probe_storage(repository, health_servicer, settings.health_probe_seconds, first_status)
         )
     )
     return running
@@ -179,7 +245,12 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     address = f"{_display_host(settings.host)}:{running.port}"
-    log.info("listening", address=address, data_dir=str(settings.data_dir))
+    log.info(
+        "listening",
+        address=address,
+        data_dir=str(settings.data_dir),
+        storage=describe_storage(settings),
+    )
     # stdout carries only this line (scripts wait for it); the hint is for people.
     print(f"vconstore ready on {address}", flush=True)
     print(f"try: {_grpcurl_command()} -plaintext {address} list", file=sys.stderr, flush=True)

@@ -20,6 +20,8 @@ from vconstore.ports import VconRepository
 from vconstore.storage.memory import InMemoryVconRepository
 from vconstore.storage.sqlite import SqliteVconRepository
 
+from .mongo_setup import mongo_under_test
+
 BackendFactory = Callable[[Path], AbstractAsyncContextManager[VconRepository]]
 
 
@@ -43,9 +45,18 @@ async def memory_backend(tmp_path: Path) -> AsyncIterator[VconRepository]:
         await repository.close()
 
 
+@asynccontextmanager
+async def mongo_backend(tmp_path: Path) -> AsyncIterator[VconRepository]:
+    """A real MongoDB when VCON_TEST_MONGODB_URI is set, else the in-process
+    stand-in (tests/mongo_standin.py); see mongo_setup.py."""
+    async with mongo_under_test() as mongo:
+        yield mongo.repository
+
+
 BACKENDS: dict[str, BackendFactory] = {
     "sqlite": sqlite_backend,
     "memory": memory_backend,
+    "mongo": mongo_backend,
 }
 
 

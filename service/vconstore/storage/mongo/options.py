@@ -8,11 +8,18 @@ knob the operator set explicitly wins, then the URI, then the default below.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-__all__ = ["DEFAULT_CLIENT_OPTIONS", "MongoOptions", "describe_uri", "uri_option_names"]
+__all__ = [
+    "DEFAULT_CLIENT_OPTIONS",
+    "MongoOptions",
+    "describe_uri",
+    "redact",
+    "uri_option_names",
+]
 
 # Defaults chosen for a service answering gRPC calls with deadlines, not for
 # batch jobs: pymongo's own (30 s server selection, 20 s connect, no socket
@@ -107,6 +114,23 @@ def describe_uri(uri: str) -> str:
     scheme, separator, rest = uri.partition("://")
     if not separator:
         return "<MongoDB URI without a scheme>"
-    authority = rest.split("/", 1)[0].split("?", 1)[0]
-    hosts = authority.rpartition("@")[2]
+    # After the LAST "@" before the options, then up to the path: a password
+    # with an unescaped "/" or "@" must not be taken for hosts.
+    hosts = rest.partition("?")[0].rpartition("@")[2].partition("/")[0]
     return f"{scheme}://{hosts}"
+
+
+def redact(text: str, uri: str) -> str:
+    """`text` (an error message about `uri`), or a placeholder if it quotes any
+    part of the URI's user information or of a password option. Parts, not
+    just the whole: pymongo reports e.g. `Bad database name "w0rd@host/"` for a
+    password with an unescaped slash."""
+    head, _, query = uri.partition("?")
+    userinfo = head.partition("://")[2].rpartition("@")[0]
+    secrets = re.split(r"[:/@]", userinfo)
+    secrets += [
+        value for name, value in parse_qsl(query.replace(";", "&")) if "password" in name.lower()
+    ]
+    if any(len(secret) >= 3 and secret in text for secret in secrets):
+        return "details withheld: they quote the URI's credentials"
+    return text
