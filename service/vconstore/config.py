@@ -13,6 +13,9 @@ MIB = 1024 * 1024
 # protobuf parses messages at most 100 levels deep and each JSON level inside a
 # Struct/Value costs 3, so deeper vCons would have no typed form.
 MAX_TYPED_DEPTH = 32
+# gRPC's message length options are C ints.
+MAX_GRPC_MESSAGE_BYTES = 2**31 - 1
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -101,6 +104,9 @@ class Settings:
     # Seconds between storage health probes.
     health_probe_seconds: float = 5.0
     log_level: str = "info"
+    # Calls handled at once; more are refused with RESOURCE_EXHAUSTED. Bounds
+    # memory: a request in flight holds its vCon several times over.
+    max_concurrent_rpcs: int = 256
     # MongoDB instead of the embedded SQLite store when set. repr=False: it may
     # hold a password, and settings must be printable in logs.
     mongodb_uri: str | None = field(default=None, repr=False)
@@ -122,9 +128,25 @@ class Settings:
             raise SystemExit(
                 f"max depth must be between 1 and {MAX_TYPED_DEPTH}, got {self.max_depth}"
             )
-        for name in ("max_request_bytes", "max_vcon_bytes", "max_array_length"):
+        for name in (
+            "max_request_bytes",
+            "max_vcon_bytes",
+            "max_array_length",
+            "max_concurrent_rpcs",
+        ):
             if getattr(self, name) < 1:
                 raise SystemExit(f"{name} must be positive")
+        if self.max_request_bytes > MAX_GRPC_MESSAGE_BYTES:
+            raise SystemExit(f"max_request_bytes must be at most {MAX_GRPC_MESSAGE_BYTES} (2 GiB)")
+        if self.shutdown_grace_seconds < 0 or self.health_probe_seconds <= 0:
+            raise SystemExit(
+                "shutdown_grace_seconds must not be negative and health_probe_seconds "
+                "must be positive"
+            )
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SystemExit(
+                f"log level must be one of {', '.join(LOG_LEVELS).lower()}, got {self.log_level!r}"
+            )
         for name in (
             "mongodb_server_selection_timeout_ms",
             "mongodb_connect_timeout_ms",
@@ -168,6 +190,7 @@ class Settings:
                 "VCON_HEALTH_PROBE_SECONDS", defaults.health_probe_seconds
             ),
             log_level=os.environ.get("VCON_LOG_LEVEL", defaults.log_level),
+            max_concurrent_rpcs=_env_int("VCON_MAX_CONCURRENT_RPCS", defaults.max_concurrent_rpcs),
             mongodb_uri=_env_optional_str("VCON_MONGODB_URI"),
             mongodb_database=_env_optional_str("VCON_MONGODB_DATABASE")
             or defaults.mongodb_database,

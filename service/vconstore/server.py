@@ -51,20 +51,35 @@ def load_page_token_key(data_dir: Path) -> bytes:
     """A per-installation secret, created on first start (mode 0600), so page
     tokens stay valid across restarts."""
     path = data_dir / PAGE_TOKEN_KEY_FILE
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if not path.exists():
+        # Written whole under a temporary name, then linked into place: a crash
+        # never leaves a short key, and of two instances starting together the
+        # second finds the first one's key instead of replacing it.
+        temporary = data_dir / f".{PAGE_TOKEN_KEY_FILE}.{os.getpid()}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(key)
-        return key
+            handle.write(secrets.token_bytes(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_bytes()
 
 
 def load_trust_anchors(path: Path | None) -> tuple[x509.Certificate, ...]:
     if path is None:
         return ()
-    return tuple(x509.load_pem_x509_certificates(path.read_bytes()))
+    try:
+        return tuple(x509.load_pem_x509_certificates(path.read_bytes()))
+    except (OSError, ValueError) as exc:
+        raise SystemExit(
+            f"vconstore: VCON_JWS_TRUST_ANCHORS {path}: not a readable PEM certificate bundle "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def validation_policy(settings: Settings) -> ValidationPolicy:
@@ -179,7 +194,14 @@ async def create_server(
     *,
     repository_factory: Callable[[Settings], VconRepository] = open_repository,
 ) -> RunningServer:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        page_token_key = load_page_token_key(settings.data_dir)
+    except OSError as exc:
+        raise SystemExit(
+            f"vconstore: cannot use data directory {settings.data_dir}: {exc}"
+        ) from None
+    policy = validation_policy(settings)
     repository = repository_factory(settings)
     try:
         await repository.open()
@@ -187,16 +209,16 @@ async def create_server(
         # A storage setting that cannot work (a malformed MongoDB URI): say so
         # and exit, without a traceback. The message is already credential-free.
         raise SystemExit(f"vconstore: {exc}") from None
-    store = VconStore(
-        repository,
-        policy=validation_policy(settings),
-        page_tokens=PageTokenCodec(load_page_token_key(settings.data_dir)),
-    )
+    store = VconStore(repository, policy=policy, page_tokens=PageTokenCodec(page_token_key))
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", -1),
-        ]
+            # A second server on a taken port must fail, not share the port
+            # and silently receive half of the calls (gRPC's default is on).
+            ("grpc.so_reuseport", 0),
+        ],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     add_servicer(
         server,
@@ -212,10 +234,16 @@ async def create_server(
     reflection.enable_server_reflection(
         (VCON_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    try:
+        port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    except RuntimeError:  # grpc's answer to an address it cannot bind
+        port = 0
     if port == 0:
         await repository.close()
-        raise SystemExit(f"cannot listen on {settings.host}:{settings.port}")
+        raise SystemExit(
+            f"vconstore: cannot listen on {settings.host}:{settings.port} "
+            "(address in use or not an address of this machine)"
+        )
     await server.start()
     running = RunningServer(server=server, port=port, repository=repository, health=health_servicer)
     running._tasks.append(

@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from tests.corpus_expectations import CORPUS_DIR, read_corpus_text
 from tests.support import UUID, bad_request_violations, error_info, inprocess_server, minimal_vcon
 from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
+from vconstore_proto.vcon.v1.vcon_service_pb2_grpc import VconServiceStub
 
 
 async def test_same_content_again_is_an_idempotent_success(tmp_path: Path) -> None:
@@ -145,3 +146,33 @@ async def test_out_of_range_list_timestamps_are_invalid(tmp_path: Path) -> None:
                 await stub.ListVcons(pb.ListVconsRequest(created_after=bad))
             assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "created_after" in (refused.value.details() or "")
+
+
+async def test_list_pages_stay_under_the_default_client_message_limit(tmp_path: Path) -> None:
+    """Three legal vCons with 60,000 parties each: every page fits in 4 MiB and
+    the pages still visit each vCon once."""
+    parties = [{"tel": f"+1555{i:07d}", "name": f"Party number {i}"} for i in range(60_000)]
+    async with inprocess_server(tmp_path) as (stub, running):
+        uuids = []
+        for i in range(3):
+            uuid = f"018f0000-0000-7000-8000-00000000010{i}"
+            document = minimal_vcon(uuid=uuid, parties=parties)
+            await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(document)))
+            uuids.append(uuid)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as default_channel:
+            default_stub = VconServiceStub(default_channel)  # 4 MiB receive limit
+            seen: list[str] = []
+            token = ""
+            pages = 0
+            while True:
+                pages += 1
+                page = await default_stub.ListVcons(pb.ListVconsRequest(page_token=token))
+                assert page.total_size == 3
+                seen += [v.uuid for v in page.vcons]
+                assert all(len(v.parties) == 60_000 for v in page.vcons)
+                token = page.next_page_token
+                if not token:
+                    break
+        assert sorted(seen) == sorted(uuids)
+        assert len(seen) == 3
+        assert pages > 1  # the default page size (50) was cut by bytes

@@ -253,7 +253,8 @@ async def test_open_does_not_wait_and_indexes_are_built_once_mongodb_answers() -
         mongo.standin.stop()
         started = time.monotonic()
         await mongo.repository.open()
-        assert time.monotonic() - started < 0.1
+        # Well under the 300 ms server selection timeout: open() did not wait for it.
+        assert time.monotonic() - started < 0.25
 
         # Concurrent calls share one attempt at the indexes: all fail after one
         # server selection timeout, not one after another.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -174,12 +173,12 @@ def test_depth_up_to_the_limit_is_accepted_and_one_more_is_refused() -> None:
 
 
 @pytest.mark.parametrize("opener", ["[", '{"a":'])
-def test_a_million_nested_containers_are_refused_quickly(opener: str) -> None:
-    started = time.perf_counter()
+def test_a_million_nested_containers_are_refused(opener: str) -> None:
+    # Refused as a limit, not a RecursionError or a crash (pytest-timeout
+    # catches a hang; speed is bench/'s business, not a test's).
     with pytest.raises(LimitExceeded) as too_deep:
         parse_ijson(opener * 1_000_000, max_depth=64)
     assert too_deep.value.limit_name == "max_depth"
-    assert time.perf_counter() - started < 2.0
 
 
 def test_deep_nesting_is_measured_on_the_text_when_the_recursion_limit_is_raised(
@@ -218,26 +217,7 @@ def test_array_length_limit_names_the_path() -> None:
     assert parse_ijson('["a,b,c,d,e"]', max_depth=8, max_array_length=1) == ["a,b,c,d,e"]
 
 
-def test_parsing_a_4kb_vcon_is_fast() -> None:
-    doc = {
-        "uuid": "018f0000-0000-7000-8000-000000000001",
-        "parties": [{"tel": f"+1555000{i:04d}", "name": f"Party {i}"} for i in range(10)],
-        "dialog": [
-            {
-                "type": "text",
-                "start": "2026-01-01T00:00:00Z",
-                "parties": [0, 1],
-                "body": "x" * 200,
-                "encoding": "none",
-                "duration": 1.5,
-            }
-            for _ in range(12)
-        ],
-    }
-    text = json.dumps(doc)
-    assert 3500 < len(text) < 6000
-    started = time.perf_counter()
-    for _ in range(200):
-        parse(text)
-    per_call = (time.perf_counter() - started) / 200
-    assert per_call < 0.002  # measured ~30 µs; generous for loaded CI machines
+def test_a_byte_order_mark_is_named() -> None:
+    with pytest.raises(VconInvalid) as refused:
+        parse_ijson('\ufeff{"a": 1}', max_depth=32)
+    assert "byte order mark" in refused.value.violations[0].message

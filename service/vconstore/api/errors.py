@@ -36,7 +36,9 @@ VCON_RESOURCE_TYPE = "vcon.v1.Vcon"
 # ErrorInfo.metadata carries the full count. About 30 typical violations fit.
 MESSAGE_BUDGET = 2000
 DETAILS_BUDGET = 2000
-MAX_DESCRIPTION_CHARS = 100
+# Long enough for every message the server writes itself (the longest is
+# ~160); only values echoed from the request (a 10 KB dialog type) get cut.
+MAX_DESCRIPTION_CHARS = 240
 
 
 def _pack(*details: object) -> list[any_pb2.Any]:
@@ -58,7 +60,7 @@ def _short(text: str) -> str:
 
 def _refusal(error: VconInvalid) -> tuple[str, list[error_details_pb2.BadRequest.FieldViolation]]:
     """The message and field violations, each cut to its budget."""
-    count = len(error.violations)
+    count = error.total
     parts: list[str] = []
     used = 0
     for violation in error.violations:
@@ -89,7 +91,7 @@ def to_status(error: DomainError) -> status_pb2.Status:
     if isinstance(error, VconInvalid):
         message, violations = _refusal(error)
         metadata = {
-            "violationCount": str(len(error.violations)),
+            "violationCount": str(error.total),
             "violationsInDetails": str(len(violations)),
         }
         if isinstance(error, LimitExceeded):

@@ -27,6 +27,11 @@ Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[["VconServicer", Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
 
+# Clients refuse responses above 4 MiB by default (gRPC's
+# max_receive_message_length); summaries carry every party, and a vCon may
+# have 100,000 of them, so a page stops early rather than grow past this.
+LIST_RESPONSE_BUDGET = 3 * 1024 * 1024
+
 _VIEWS_WITH_TYPED = (
     vcon_service_pb2.VCON_VIEW_UNSPECIFIED,
     vcon_service_pb2.VCON_VIEW_TYPED,
@@ -191,8 +196,9 @@ class VconServicer(vcon_service_pb2_grpc.VconServiceServicer):
         response = vcon_service_pb2.ListVconsResponse(
             next_page_token=outcome.next_page_token, total_size=outcome.total
         )
-        for item in outcome.items:
-            summary = response.vcons.add(
+        size = 0
+        for position, item in enumerate(outcome.items):
+            summary = vcon_service_pb2.VconSummary(
                 uuid=item.uuid,
                 created_at=_timestamp(item.created_at),
                 subject=item.subject or "",
@@ -200,6 +206,13 @@ class VconServicer(vcon_service_pb2_grpc.VconServiceServicer):
                 signed=item.signed,
             )
             summary.parties.extend(vcon_pb2.Vcon.FromString(item.parties_pb).parties)
+            size += summary.ByteSize()
+            if position > 0 and size > LIST_RESPONSE_BUDGET:
+                # A shorter page rather than one a default client refuses:
+                # the token resumes after the last summary that fits.
+                response.next_page_token = outcome.token_after(outcome.items[position - 1])
+                break
+            response.vcons.append(summary)
         return response
 
     @rpc

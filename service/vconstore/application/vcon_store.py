@@ -70,6 +70,9 @@ class ListOutcome:
     items: list[VconListItem]
     next_page_token: str
     total: int
+    # A token that resumes right after `item`, for a caller that returns only
+    # a prefix of `items` (the gRPC layer does, to bound a response's size).
+    token_after: Callable[[VconListItem], str]
 
 
 def _utc_now() -> datetime:
@@ -189,10 +192,12 @@ class VconStore:
             else None
         )
         page = await self._repository.list(org=org, filter=query, after=cursor, limit=limit)
-        next_token = ""
-        if page.has_more and page.items:
-            last = page.items[-1]
-            next_token = self._page_tokens.encode(
-                org=org, query=query, cursor=Cursor(created_at=last.created_at, uuid=last.uuid)
-            )
-        return ListOutcome(items=page.items, next_page_token=next_token, total=page.total)
+
+        def token_after(item: VconListItem) -> str:
+            position = Cursor(created_at=item.created_at, uuid=item.uuid)
+            return self._page_tokens.encode(org=org, query=query, cursor=position)
+
+        next_token = token_after(page.items[-1]) if page.has_more and page.items else ""
+        return ListOutcome(
+            items=page.items, next_page_token=next_token, total=page.total, token_after=token_after
+        )

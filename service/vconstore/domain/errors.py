@@ -24,11 +24,15 @@ class DomainError(Exception):
 
 
 class VconInvalid(DomainError):
-    """The submitted vCon is refused; `violations` lists every reason (at most 100)."""
+    """The submitted vCon is refused. `violations` lists the reasons (at most 100
+    of them); `total` counts every reason found."""
 
-    def __init__(self, violations: list[Violation], *, reason: str = "VCON_INVALID") -> None:
+    def __init__(
+        self, violations: list[Violation], *, reason: str = "VCON_INVALID", total: int | None = None
+    ) -> None:
         self.violations = violations
         self.reason = reason
+        self.total = len(violations) if total is None else total
         super().__init__("; ".join(str(v) for v in violations))
 
 

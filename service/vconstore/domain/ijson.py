@@ -99,6 +99,12 @@ def parse_ijson(text: str, *, max_depth: int, max_array_length: int | None = Non
     (limit_name "max_depth" or "max_array_length") for nesting deeper than
     `max_depth` containers or an array longer than `max_array_length`.
     """
+    if text.startswith("\ufeff"):
+        # RFC 8259 §8.1: a JSON text must not begin with a byte order mark.
+        raise VconInvalid(
+            [Violation("", "the text begins with a byte order mark (U+FEFF); remove it")],
+            reason=REASON_NOT_JSON,
+        )
     _refuse_raw_surrogates(text)
     if sys.getrecursionlimit() > _SAFE_RECURSION_LIMIT:
         _precheck_depth(text, max_depth)

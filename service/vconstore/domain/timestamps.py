@@ -19,6 +19,10 @@ from typing import Final
 _LEAP_SECOND: Final = re.compile(r"(\d{4}-?\d{2}-?\d{2}[T ]\d{2}:?\d{2}:?)60(?=[.,Z+\-]|\Z)")
 
 
+class TimestampOutOfRange(ValueError):
+    """A well-formed timestamp whose instant falls outside years 1-9999 in UTC."""
+
+
 def parse_timestamp(text: str) -> datetime:
     """The instant `text` names, aware and in UTC; a time without an offset is taken as UTC.
 
@@ -48,4 +52,4 @@ def parse_timestamp_with_offset(text: str) -> tuple[datetime, bool]:
             return moment.replace(tzinfo=UTC), False
         return moment.astimezone(UTC), True
     except OverflowError:
-        raise ValueError(f"timestamp out of range: {text!r}") from None
+        raise TimestampOutOfRange(f"timestamp out of range: {text!r}") from None

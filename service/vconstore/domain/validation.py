@@ -8,7 +8,7 @@ Order of the checks, cheapest refusal first:
    every signature verified and its payload validated in its place (paths
    inside it are reported as `payload.<path>`);
 4. the member rules (vcon_rules), all of them, so one refusal lists every
-   violation (at most 100, then one "... N more" entry).
+   violation (at most 100 listed, with the total count).
 
 The accepted text is stored exactly as sent; the one change ever made is
 the uuid that `assign_uuid` inserts as the first member of an unsigned vCon
@@ -144,7 +144,9 @@ def _parse(text: str, policy: ValidationPolicy, *, prefix: str) -> dict[str, Any
     except VconInvalid as exc:
         if not prefix:
             raise
-        raise VconInvalid(_prefixed(prefix, exc.violations), reason=exc.reason) from None
+        raise VconInvalid(
+            _prefixed(prefix, exc.violations), reason=exc.reason, total=exc.total
+        ) from None
     if not isinstance(value, dict):
         kind = "an array" if isinstance(value, list) else "a JSON scalar"
         raise VconInvalid(
@@ -189,14 +191,18 @@ def _validate_signed(text: str, jws: dict[str, Any], policy: ValidationPolicy) -
         except VconInvalid as exc:
             if not prefix:
                 raise
-            raise VconInvalid(_prefixed(prefix, exc.violations), reason=exc.reason) from None
+            raise VconInvalid(
+                _prefixed(prefix, exc.violations), reason=exc.reason, total=exc.total
+            ) from None
         header_uuids += [(jsonpath.prefixed(prefix, p), u) for p, u in verified.header_uuids]
         prefix = jsonpath.prefixed(prefix, "payload")
         doc = _parse(verified.text, policy, prefix=prefix)
         form = detect_form(doc)
         if form == "encrypted":
             refusal = encrypted_refusal(doc)
-            raise VconInvalid(_prefixed(prefix, refusal.violations), reason=refusal.reason)
+            raise VconInvalid(
+                _prefixed(prefix, refusal.violations), reason=refusal.reason, total=refusal.total
+            )
         if form == "unsigned":
             break
     else:
@@ -243,18 +249,9 @@ def _settle(
         violations = violations + warnings
         warnings = []
     if violations:
-        raise VconInvalid(_capped(violations))
+        # The first 100 are listed; the true count travels with them.
+        raise VconInvalid(violations[:MAX_LISTED_VIOLATIONS], total=len(violations))
     return tuple(warnings)
-
-
-def _capped(violations: list[Violation]) -> list[Violation]:
-    if len(violations) <= MAX_LISTED_VIOLATIONS:
-        return violations
-    more = len(violations) - MAX_LISTED_VIOLATIONS
-    return [
-        *violations[:MAX_LISTED_VIOLATIONS],
-        Violation("", f"... {more} more violation{'s' if more > 1 else ''} not listed"),
-    ]
 
 
 def _prefixed(prefix: str, violations: list[Violation]) -> list[Violation]:

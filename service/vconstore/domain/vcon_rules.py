@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from vconstore.domain.errors import Violation
-from vconstore.domain.timestamps import parse_timestamp_with_offset
+from vconstore.domain.timestamps import TimestampOutOfRange, parse_timestamp_with_offset
 from vconstore.domain.versions import KNOWN_VERSIONS, requires_vendor
 
 _UUID: Final = re.compile(
@@ -138,6 +138,9 @@ def _timestamp(checker: _Checker, value: Any, path: str) -> None:
         return
     try:
         _, has_offset = parse_timestamp_with_offset(value)
+    except TimestampOutOfRange:
+        checker.violate(path, f"{value!r} falls outside the years 0001-9999 once converted to UTC")
+        return
     except ValueError:
         checker.violate(path, f"{value!r} is not an ISO 8601 / RFC 3339 timestamp")
         return

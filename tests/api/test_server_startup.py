@@ -1,0 +1,55 @@
+"""Start-up refuses what cannot work, with one clear line instead of a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import inprocess_server
+from vconstore.config import Settings
+from vconstore.server import create_server, load_page_token_key
+
+
+async def test_a_taken_port_is_refused(tmp_path: Path) -> None:
+    async with inprocess_server(tmp_path / "a") as (_, running):
+        settings = Settings(host="127.0.0.1", port=running.port, data_dir=tmp_path / "b")
+        with pytest.raises(SystemExit) as refused:
+            await create_server(settings)
+        assert f"cannot listen on 127.0.0.1:{running.port}" in str(refused.value)
+
+
+async def test_an_unusable_address_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as refused:
+        await create_server(Settings(host="256.1.1.1", port=0, data_dir=tmp_path))
+    assert "cannot listen on 256.1.1.1:0" in str(refused.value)
+
+
+async def test_a_missing_trust_anchor_bundle_is_refused(tmp_path: Path) -> None:
+    settings = Settings(port=0, data_dir=tmp_path, jws_trust_anchors=tmp_path / "none.pem")
+    with pytest.raises(SystemExit) as refused:
+        await create_server(settings)
+    assert "VCON_JWS_TRUST_ANCHORS" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"log_level": "verbose"},
+        {"shutdown_grace_seconds": -5.0},
+        {"max_request_bytes": 99_999_999_999},
+        {"max_concurrent_rpcs": 0},
+        {"max_depth": 40},
+    ],
+)
+def test_settings_that_cannot_work_are_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(SystemExit):
+        Settings(**bad)  # type: ignore[arg-type]
+
+
+def test_the_page_token_key_is_made_once_and_kept(tmp_path: Path) -> None:
+    first = load_page_token_key(tmp_path)
+    assert len(first) == 32
+    assert load_page_token_key(tmp_path) == first
+    assert (tmp_path / "page-token.key").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["page-token.key"]
