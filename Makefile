@@ -1,5 +1,7 @@
 # The two entry points of the README. Both work on a fresh clone with only
 # Python 3.11, pip and make: they create .venv and install into it first.
+# Recipes are silent (@) so that `make run` prints on stdout only what
+# vconstore itself prints: the `vconstore ready on H:P` line.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,17 +12,18 @@ DATA_DIR ?= ./data
 .PHONY: run test lint protos bench clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip >&2
 
-# Reinstall only when the project's metadata changes.
+# Editable installs: the code that runs is the code in the work tree, so a
+# `git pull` or an edit needs no reinstall; only pyproject.toml changes do.
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet '.[tools]'
-	touch $@
+	@$(BIN)/python -m pip install --quiet -e '.[tools]' >&2
+	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@ $(VENV)/.installed-run
+	@$(BIN)/python -m pip install --quiet -e '.[dev]' >&2
+	@touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
 	@$(BIN)/vconstore up --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
@@ -30,6 +33,7 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check service clients tests bench protos
+	$(BIN)/ruff format --check service clients tests bench protos
 	$(BIN)/mypy
 
 protos: $(VENV)/.installed-dev
