@@ -23,6 +23,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the vCon store locally. Prints 'vconstore ready on HOST:PORT' "
         "on stdout once it accepts calls; logs go to stderr; SIGTERM drains and exits 0. "
         "Every option can also be set by its VCON_* environment variable.",
+        epilog="Settings with no flag, by environment only: VCON_SUPPORTED_EXTENSIONS, "
+        "VCON_MAX_REQUEST_BYTES, VCON_MAX_VCON_BYTES, VCON_MAX_ARRAY_LENGTH, VCON_MAX_DEPTH, "
+        "VCON_JWS_TRUST_ANCHORS, VCON_DEFAULT_ORG, VCON_MAX_CONCURRENT_RPCS, "
+        "VCON_SHUTDOWN_GRACE_SECONDS, VCON_HEALTH_PROBE_SECONDS and the VCON_MONGODB_* "
+        "connection settings (see README.md, Configuration).",
     )
     up.add_argument("--host", help="address to listen on (default 127.0.0.1, env VCON_HOST)")
     up.add_argument(
