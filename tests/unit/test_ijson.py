@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.corpus_expectations import CORPUS_DIR
 from vconstore.domain import ijson
 from vconstore.domain.errors import LimitExceeded, VconInvalid
 from vconstore.domain.ijson import parse_ijson
@@ -221,3 +222,49 @@ def test_a_byte_order_mark_is_named() -> None:
     with pytest.raises(VconInvalid) as refused:
         parse_ijson('\ufeff{"a": 1}', max_depth=32)
     assert "byte order mark" in refused.value.violations[0].message
+
+
+json_objects = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5)
+    ),
+    max_leaves=30,
+).map(lambda v: {"v": v})
+
+
+@given(json_objects, st.sampled_from([(",", ":"), (", ", ": "), (",", " : ")]))
+def test_both_passes_decode_alike(value: dict[str, Any], separators: tuple[str, str]) -> None:
+    """The orjson fast pass and the strict stdlib pass agree on every I-JSON text,
+    whichever of them ends up deciding (escaped quotes and blanks before a colon
+    send a text to the strict pass)."""
+    text = json.dumps(value, separators=separators, ensure_ascii=False)
+    assert parse_ijson(text, max_depth=64) == json.loads(text)
+
+
+def test_typical_vcon_text_takes_the_fast_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(text: str) -> object:
+        raise AssertionError("the strict pass decoded a clean vCon")
+
+    monkeypatch.setattr(ijson._FAST_DECODER, "decode", refuse)
+    path = CORPUS_DIR / "05-draft03-email-text-thread.json"
+    assert parse_ijson(path.read_text(encoding="utf-8"), max_depth=32)["uuid"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "a": 2}',  # the fast pass keeps the last: must not decide
+        '{"a": {"b": 1, "b": 1}}',
+        '{"a": 18446744073709551616}',  # orjson would make it a float
+        '{"a": 9007199254740993}',
+    ],
+)
+def test_what_orjson_would_let_through_is_refused(text: str) -> None:
+    with pytest.raises(VconInvalid) as refused:
+        parse_ijson(text, max_depth=32)
+    assert refused.value.reason == "VCON_NOT_IJSON"
