@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -171,5 +172,39 @@ async def test_sigterm_drains_and_exits_zero(server: ServerProcess) -> None:
             stub = vcon_service_pb2_grpc.VconServiceStub(channel)
             for uuid in acknowledged:
                 await stub.GetVcon(pb.GetVconRequest(uuid=uuid))
+    finally:
+        assert restarted.terminate() == 0
+
+
+async def test_acknowledged_creates_survive_kill_9(tmp_path: Path) -> None:
+    """Nothing acknowledged is lost when the process dies without any shutdown."""
+    server = start_server_process(tmp_path / "data")
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        stub = vcon_service_pb2_grpc.VconServiceStub(channel)
+        calls = [
+            asyncio.ensure_future(
+                stub.CreateVcon(
+                    pb.CreateVconRequest(
+                        vcon_json=_vcon(
+                            f"018f0000-0000-7000-8000-000000002{i:03d}", "2026-01-01T00:00:00Z"
+                        )
+                    )
+                )
+            )
+            for i in range(300)
+        ]
+        await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
+        server.process.kill()  # SIGKILL: no drain, no close, no final commit
+        results = await asyncio.gather(*calls, return_exceptions=True)
+    server.process.wait(timeout=30)
+    acknowledged = [r.uuid for r in results if isinstance(r, pb.CreateVconResponse)]
+    assert acknowledged, "no create was acknowledged before the kill"
+    restarted = start_server_process(server.data_dir)
+    try:
+        async with grpc.aio.insecure_channel(restarted.address) as channel:
+            stub = vcon_service_pb2_grpc.VconServiceStub(channel)
+            for uuid in acknowledged:
+                got = await stub.GetVcon(pb.GetVconRequest(uuid=uuid, view=pb.VCON_VIEW_JSON))
+                assert json.loads(got.vcon_json)["uuid"] == uuid
     finally:
         assert restarted.terminate() == 0
