@@ -102,3 +102,60 @@ def test_refusal_is_readable_in_grpcurl(grpcurl: str, server: ServerProcess) -> 
     assert result.returncode != 0
     assert "InvalidArgument" in result.stderr
     assert "uuid" in result.stderr and "parties" in result.stderr
+
+
+def test_list_pages_with_filters_in_grpcurl(grpcurl: str, server: ServerProcess) -> None:
+    names = [
+        "04-draft03-email-multipart-thread.json",
+        "05-draft03-email-text-thread.json",
+        "13-container02-email-text-thread-v0.0.2.json",
+        "19-vcon-info-basic-call-v0.3.0.json",
+    ]
+    for name in names:
+        text = read_corpus_text(CORPUS_DIR / name)
+        _grpcurl(
+            grpcurl, server, "vcon.v1.VconService/CreateVcon", data=json.dumps({"vcon_json": text})
+        )
+    # Pages of one, newest first, following next_page_token to the end.
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = json.loads(
+            _grpcurl(
+                grpcurl,
+                server,
+                "vcon.v1.VconService/ListVcons",
+                data=json.dumps({"page_size": 1, "page_token": token}),
+            )
+        )
+        assert int(page["total_size"]) == len(names)
+        seen += [v["uuid"] for v in page["vcons"]]
+        token = page.get("next_page_token", "")
+        if not token:
+            break
+    # Newest first: 05 and 04 (2026-06-29), 13 (2025-03-02), 19 (2023-12-14).
+    assert seen == [
+        "019f15a6-ba37-8ed3-b9a2-279e0d16bc46",
+        "019f159f-2cfb-8d95-b9a2-279e0d16bc46",
+        "0195544a-d292-8cda-b9a2-279e0d16bc46",
+        "01987d9a-3db5-7186-b6f7-396adcaf35e2",
+    ]
+    # A filter in the protobuf JSON form grpcurl speaks, timestamps as RFC 3339.
+    by_tel = json.loads(
+        _grpcurl(
+            grpcurl,
+            server,
+            "vcon.v1.VconService/ListVcons",
+            data=json.dumps({"party_tel": "+1 555 123 4567"}),
+        )
+    )
+    assert [v["uuid"] for v in by_tel["vcons"]] == ["01987d9a-3db5-7186-b6f7-396adcaf35e2"]
+    recent = json.loads(
+        _grpcurl(
+            grpcurl,
+            server,
+            "vcon.v1.VconService/ListVcons",
+            data=json.dumps({"created_after": "2024-01-01T00:00:00Z"}),
+        )
+    )
+    assert [v["uuid"] for v in recent["vcons"]] == seen[:3]
