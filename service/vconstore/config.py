@@ -104,7 +104,8 @@ class Settings:
     # Seconds between storage health probes.
     health_probe_seconds: float = 5.0
     log_level: str = "info"
-    # Calls handled at once; more are refused with RESOURCE_EXHAUSTED. Bounds
+    # VconService calls in flight; more are refused with RESOURCE_EXHAUSTED
+    # (health checks are not counted, so probes answer under load). Bounds
     # memory: a request in flight holds its vCon several times over.
     max_concurrent_rpcs: int = 256
     # MongoDB instead of the embedded SQLite store when set. repr=False: it may

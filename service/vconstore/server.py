@@ -67,7 +67,13 @@ def load_page_token_key(data_dir: Path) -> bytes:
             pass
         finally:
             temporary.unlink()
-    return path.read_bytes()
+    key = path.read_bytes()
+    if len(key) < 16:
+        raise SystemExit(
+            f"vconstore: {path} holds {len(key)} bytes, too short for a page-token key; "
+            "delete it and a new one is made (outstanding page tokens become invalid)"
+        )
+    return key
 
 
 def load_trust_anchors(path: Path | None) -> tuple[x509.Certificate, ...]:
@@ -218,11 +224,10 @@ async def create_server(
             # and silently receive half of the calls (gRPC's default is on).
             ("grpc.so_reuseport", 0),
         ],
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     add_servicer(
         server,
-        VconServicer(store, org=settings.default_org),
+        VconServicer(store, org=settings.default_org, max_in_flight=settings.max_concurrent_rpcs),
         vcon_service_pb2.DESCRIPTOR.services_by_name["VconService"],
     )
     health_servicer = health.aio.HealthServicer()
@@ -267,11 +272,12 @@ def _display_host(host: str) -> str:
 
 
 async def serve(settings: Settings) -> None:
-    running = await create_server(settings)
+    # Handlers first: a SIGTERM during start-up still ends in an orderly exit 0.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    running = await create_server(settings)
     address = f"{_display_host(settings.host)}:{running.port}"
     log.info(
         "listening",

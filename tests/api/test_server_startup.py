@@ -53,3 +53,10 @@ def test_the_page_token_key_is_made_once_and_kept(tmp_path: Path) -> None:
     assert load_page_token_key(tmp_path) == first
     assert (tmp_path / "page-token.key").stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["page-token.key"]
+
+
+def test_a_truncated_page_token_key_is_refused_with_advice(tmp_path: Path) -> None:
+    (tmp_path / "page-token.key").write_bytes(b"short")
+    with pytest.raises(SystemExit) as refused:
+        load_page_token_key(tmp_path)
+    assert "delete it" in str(refused.value)

@@ -17,6 +17,7 @@ from vconstore.domain.errors import (
     DomainError,
     InvalidRequest,
     LimitExceeded,
+    Overloaded,
     StorageUnavailable,
     VconAlreadyExists,
     VconInvalid,
@@ -142,6 +143,12 @@ def to_status(error: DomainError) -> status_pb2.Status:
                     description="a vCon with this uuid exists with different content",
                 ),
             ),
+        )
+    if isinstance(error, Overloaded):
+        return status_pb2.Status(
+            code=code_pb2.RESOURCE_EXHAUSTED,
+            message=str(error),
+            details=_pack(_error_info("TOO_MANY_CALLS", limit=str(error.limit))),
         )
     if isinstance(error, StorageUnavailable):
         return status_pb2.Status(

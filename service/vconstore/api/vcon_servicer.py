@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from vconstore.api.errors import internal_status, to_grpc_status, to_status
 from vconstore.api.handlers import UndecodableRequest
 from vconstore.application.vcon_store import ListRequest, VconStore
-from vconstore.domain.errors import DomainError, InvalidRequest
+from vconstore.domain.errors import DomainError, InvalidRequest, Overloaded
 from vconstore.domain.typed import TypedConversionError, vcon_to_json_value
 from vconstore_proto.vcon.v1 import vcon_pb2, vcon_service_pb2, vcon_service_pb2_grpc
 
@@ -73,7 +73,14 @@ def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
         self: VconServicer, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
     ) -> Resp:
         started = time.perf_counter()
+        admitted = False
         try:
+            # Bounds memory (each call in flight holds its vCon several times
+            # over) without touching health checks, which must answer under load.
+            if self._in_flight >= self._max_in_flight:
+                raise Overloaded(self._max_in_flight)
+            self._in_flight += 1
+            admitted = True
             if isinstance(request, UndecodableRequest):
                 raise InvalidRequest(
                     "request", f"not a valid {name}Request message: {request.reason}"
@@ -100,6 +107,9 @@ def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
             status = internal_status()
         else:
             return response
+        finally:
+            if admitted:
+                self._in_flight -= 1
         await context.abort_with_status(to_grpc_status(status))
         raise AssertionError("abort_with_status returned")  # pragma: no cover
 
@@ -107,8 +117,10 @@ def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
 
 
 class VconServicer(vcon_service_pb2_grpc.VconServiceServicer):
-    def __init__(self, store: VconStore, *, org: str) -> None:
+    def __init__(self, store: VconStore, *, org: str, max_in_flight: int = 256) -> None:
         self._store = store
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
         # Until API keys exist (a later issue), every call acts for one organisation.
         self._org = org
 

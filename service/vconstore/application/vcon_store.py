@@ -79,8 +79,19 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# No tel, address, name, subject fragment or tag is longer; a bound keeps
+# every backend's query small (MongoDB refuses regexes over 32 KB).
+MAX_FILTER_CHARS = 1024
+
+
 def build_filter(request: ListRequest) -> VconFilter:
     """Normalise filter values exactly as the stored keys were normalised."""
+    for field in ("party_tel", "party_mailto", "party_name", "subject_contains", "tag"):
+        value: str = getattr(request, field)
+        if len(value) > MAX_FILTER_CHARS:
+            raise InvalidRequest(
+                field, f"{len(value)} characters; a filter holds at most {MAX_FILTER_CHARS}"
+            )
     tag = request.tag.strip()
     return VconFilter(
         created_after=request.created_after,

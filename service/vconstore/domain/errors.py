@@ -71,3 +71,11 @@ class VconAlreadyExists(DomainError):
 
 class StorageUnavailable(DomainError):
     """The storage backend cannot be reached; the call may be retried."""
+
+
+class Overloaded(DomainError):
+    """More calls in flight than configured; the caller should retry later."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"more than {limit} calls in flight; retry shortly")

@@ -123,7 +123,18 @@ def parse_ijson(text: str, *, max_depth: int, max_array_length: int | None = Non
     except RecursionError:
         raise _depth_exceeded("", max_depth) from None
     except _NotIJson:
-        raise VconInvalid(_diagnose(text), reason=REASON_NOT_IJSON) from None
+        # The fast pass stopped at the first offence; the diagnostic pass reads
+        # on, and may meet a syntax error or a too deep nesting after it.
+        try:
+            offences = _diagnose(text)
+        except json.JSONDecodeError as exc:
+            raise VconInvalid(
+                [Violation("", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")],
+                reason=REASON_NOT_JSON,
+            ) from None
+        except RecursionError:
+            raise _depth_exceeded("", max_depth) from None
+        raise VconInvalid(offences, reason=REASON_NOT_IJSON) from None
     _check_limits(text, value, max_depth, max_array_length)
     if _SURROGATE_ESCAPE.search(text):
         offences = _offences(value)

@@ -158,7 +158,9 @@ def verify_jws(
                 header_uuids.append((uuid_path, uuid))
             else:
                 violations.append(Violation(uuid_path, "header uuid must be a string"))
-        if isinstance(payload_b64, str):
+        # Only a payload that decoded can have been signed (and only ASCII
+        # base64url can form the signing input).
+        if isinstance(payload_b64, str) and payload is not None:
             _verify_one(sig, path, headers, payload_b64, trust_anchors, when, violations)
     text = None
     if payload is not None:
@@ -291,8 +293,22 @@ def _verify_one(
     if signature is None:
         return
     protected_b64 = sig.get("protected") or ""
-    signing_input = f"{protected_b64}.{payload_b64}".encode("ascii")
-    problem = _check_signature(alg, chain[0].public_key(), signature, signing_input)
+    try:
+        signing_input = f"{protected_b64}.{payload_b64}".encode("ascii")
+    except UnicodeEncodeError:
+        violations.append(Violation(_member_path(prefix, "protected"), "not base64url text"))
+        return
+    try:
+        key = chain[0].public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        violations.append(
+            Violation(
+                _header_path(sig, prefix, "x5c"),
+                f"the certificate's public key is not usable ({type(exc).__name__})",
+            )
+        )
+        return
+    problem = _check_signature(alg, key, signature, signing_input)
     if problem is not None:
         violations.append(Violation(signature_path, problem))
         return

@@ -64,8 +64,8 @@ def _tags_in_body(body: object) -> Iterable[str]:
     if isinstance(body, str):
         try:
             body = json.loads(body)
-        except ValueError:
-            return ()
+        except (ValueError, RecursionError):
+            return ()  # not JSON: a tags body that carries no tags
     if isinstance(body, list):
         return (item for item in body if isinstance(item, str))
     if isinstance(body, Mapping):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Final
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
+from pymongo.read_concern import ReadConcern
 
 from vconstore.domain.errors import StorageUnavailable, VconNotFound
 from vconstore.ports import (
@@ -99,6 +100,7 @@ class MongoVconRepository:
         self._lifecycle = asyncio.Lock()
         self._client: AsyncMongoClient[Document] | None = None
         self._collection: AsyncCollection[Document] | None = None
+        self._majority: AsyncCollection[Document] | None = None
         self._indexed = False
         self._indexing: asyncio.Task[None] | None = None
         # Last state seen, so an outage is logged once, not on every call.
@@ -123,12 +125,17 @@ class MongoVconRepository:
             database = client.get_database(self._options.database)
             self._client = client
             self._collection = database.get_collection(self._options.collection)
+            # The winner of a duplicate create is read at majority: a retry is
+            # answered OK only once the first write is as durable as its own.
+            self._majority = database.get_collection(
+                self._options.collection, read_concern=ReadConcern("majority")
+            )
             self._start_indexing(self._collection)
 
     async def close(self) -> None:
         async with self._lifecycle:
             client, indexing = self._client, self._indexing
-            self._client = self._collection = self._indexing = None
+            self._client = self._collection = self._majority = self._indexing = None
             self._indexed = False
             if indexing is not None and not indexing.done():
                 indexing.cancel()
@@ -158,7 +165,7 @@ class MongoVconRepository:
                     await collection.insert_one(document)
                     return None
                 except DuplicateKeyError:
-                    found = await collection.find_one(
+                    found = await (self._majority or collection).find_one(
                         by_key(record.org, record.uuid), EXISTING_PROJECTION
                     )
                     if found is not None:
@@ -194,7 +201,7 @@ class MongoVconRepository:
             ).to_list()
             if after is not None:
                 # Both are needed: run them side by side on two pooled connections.
-                documents, total = await asyncio.gather(
+                documents, total = await _both(
                     page, collection.count_documents(query.matching, hint=query.hint)
                 )
             else:
@@ -264,6 +271,22 @@ class MongoVconRepository:
                 _log.warning("%s", error)
             self._available = False
             raise error from exc
+
+
+async def _both(
+    first: Coroutine[Any, Any, list[Document]], second: Coroutine[Any, Any, int]
+) -> tuple[list[Document], int]:
+    """Both results; if either fails, the other is cancelled and awaited, so no
+    task outlives the call with an exception nobody retrieves."""
+    tasks = (asyncio.ensure_future(first), asyncio.ensure_future(second))
+    try:
+        documents, total = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return documents, total
 
 
 def _consume(task: asyncio.Task[None]) -> None:
