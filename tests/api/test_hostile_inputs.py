@@ -27,7 +27,10 @@ def _b64u(data: bytes) -> str:
 
 
 def _self_signed_der() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
+    return _self_signed_der_for(ec.generate_private_key(ec.SECP256R1()))
+
+
+def _self_signed_der_for(key: ec.EllipticCurvePrivateKey) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
     now = datetime.now(UTC)
     cert = (
@@ -123,3 +126,26 @@ async def test_calls_beyond_the_limit_are_refused_while_health_answers(tmp_path:
         held.release.set()
         assert (await first).uuid
         assert (await stub.ListVcons(pb.ListVconsRequest())).total_size == 1
+
+
+async def test_an_x5c_certificate_with_an_unusable_key_is_refused(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = bytearray(_self_signed_der_for(key))
+    point = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    at = bytes(der).index(point)
+    der[at + 10] ^= 0x01  # the certificate still parses; its EC point is off the curve
+    protected = _b64u(
+        json.dumps({"alg": "ES256", "x5c": [base64.b64encode(bytes(der)).decode()]}).encode()
+    )
+    payload = _b64u(json.dumps(minimal_vcon()).encode())
+    jws = {
+        "payload": payload,
+        "signatures": [{"protected": protected, "signature": _b64u(b"\1" * 64)}],
+    }
+    async with inprocess_server(tmp_path) as (stub, _):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(jws)))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "public key is not usable" in (refused.value.details() or "")
