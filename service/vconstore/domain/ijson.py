@@ -116,10 +116,7 @@ def parse_ijson(text: str, *, max_depth: int, max_array_length: int | None = Non
     try:
         value = _FAST_DECODER.decode(text)
     except json.JSONDecodeError as exc:
-        raise VconInvalid(
-            [Violation("", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")],
-            reason=REASON_NOT_JSON,
-        ) from None
+        raise _not_json(exc) from None
     except RecursionError:
         raise _depth_exceeded("", max_depth) from None
     except _NotIJson:
@@ -128,10 +125,7 @@ def parse_ijson(text: str, *, max_depth: int, max_array_length: int | None = Non
         try:
             offences = _diagnose(text)
         except json.JSONDecodeError as exc:
-            raise VconInvalid(
-                [Violation("", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")],
-                reason=REASON_NOT_JSON,
-            ) from None
+            raise _not_json(exc) from None
         except RecursionError:
             raise _depth_exceeded("", max_depth) from None
         raise VconInvalid(offences, reason=REASON_NOT_IJSON) from None
@@ -208,6 +202,13 @@ def _members_within_limits(value: object, max_depth: int, max_array_length: int)
             elif kind is float and not -_FLOAT_NEEDS_CHECK < child < _FLOAT_NEEDS_CHECK:
                 return -1
     return members
+
+
+def _not_json(exc: json.JSONDecodeError) -> VconInvalid:
+    return VconInvalid(
+        [Violation("", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")],
+        reason=REASON_NOT_JSON,
+    )
 
 
 def _refuse_raw_surrogates(text: str) -> None:
