@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -138,8 +138,12 @@ async def test_refusal_lists_every_violation(stub: vcon_service_pb2_grpc.VconSer
     assert "dialog[0].parties[1]" in (refused.value.details() or "")
 
 
-async def test_sigterm_drains_and_exits_zero(server: ServerProcess) -> None:
-    """Calls in flight when SIGTERM arrives complete; what was acknowledged survives."""
+async def _interrupt_creates(
+    server: ServerProcess, count: int, first: int, interrupt: Callable[[], None]
+) -> list[object]:
+    """Send `count` creates on one connection; once the first is answered the
+    rest are on the wire and being worked through: interrupt the server then.
+    Returns each call's response or error."""
     async with grpc.aio.insecure_channel(server.address) as channel:
         stub = vcon_service_pb2_grpc.VconServiceStub(channel)
         calls = [
@@ -147,18 +151,35 @@ async def test_sigterm_drains_and_exits_zero(server: ServerProcess) -> None:
                 stub.CreateVcon(
                     pb.CreateVconRequest(
                         vcon_json=_vcon(
-                            f"018f0000-0000-7000-8000-000000001{i:03d}", "2026-01-01T00:00:00Z"
+                            f"018f0000-0000-7000-8000-{first + i:012d}", "2026-01-01T00:00:00Z"
                         )
                     )
                 )
             )
-            for i in range(200)
+            for i in range(count)
         ]
-        # Once one answer is back the others have been sent on the same
-        # connection: the server is working through them when SIGTERM lands.
         await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
-        server.process.send_signal(signal.SIGTERM)
-        results = await asyncio.gather(*calls, return_exceptions=True)
+        interrupt()
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+
+async def _assert_readable_after_restart(data_dir: Path, uuids: list[str]) -> None:
+    restarted = start_server_process(data_dir)
+    try:
+        async with grpc.aio.insecure_channel(restarted.address) as channel:
+            stub = vcon_service_pb2_grpc.VconServiceStub(channel)
+            for uuid in uuids:
+                got = await stub.GetVcon(pb.GetVconRequest(uuid=uuid, view=pb.VCON_VIEW_JSON))
+                assert json.loads(got.vcon_json)["uuid"] == uuid
+    finally:
+        assert restarted.terminate() == 0
+
+
+async def test_sigterm_drains_and_exits_zero(server: ServerProcess) -> None:
+    """Calls in flight when SIGTERM arrives complete; what was acknowledged survives."""
+    results = await _interrupt_creates(
+        server, 200, 1000, lambda: server.process.send_signal(signal.SIGTERM)
+    )
     assert server.process.wait(timeout=30) == 0
     acknowledged = [r.uuid for r in results if isinstance(r, pb.CreateVconResponse)]
     assert len(acknowledged) > 1, "nothing in flight was drained"
@@ -166,45 +187,15 @@ async def test_sigterm_drains_and_exits_zero(server: ServerProcess) -> None:
     for failure in (r for r in results if not isinstance(r, pb.CreateVconResponse)):
         assert isinstance(failure, grpc.aio.AioRpcError)
         assert failure.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
-    restarted = start_server_process(server.data_dir)
-    try:
-        async with grpc.aio.insecure_channel(restarted.address) as channel:
-            stub = vcon_service_pb2_grpc.VconServiceStub(channel)
-            for uuid in acknowledged:
-                await stub.GetVcon(pb.GetVconRequest(uuid=uuid))
-    finally:
-        assert restarted.terminate() == 0
+    await _assert_readable_after_restart(server.data_dir, acknowledged)
 
 
 async def test_acknowledged_creates_survive_kill_9(tmp_path: Path) -> None:
     """Nothing acknowledged is lost when the process dies without any shutdown."""
     server = start_server_process(tmp_path / "data")
-    async with grpc.aio.insecure_channel(server.address) as channel:
-        stub = vcon_service_pb2_grpc.VconServiceStub(channel)
-        calls = [
-            asyncio.ensure_future(
-                stub.CreateVcon(
-                    pb.CreateVconRequest(
-                        vcon_json=_vcon(
-                            f"018f0000-0000-7000-8000-000000002{i:03d}", "2026-01-01T00:00:00Z"
-                        )
-                    )
-                )
-            )
-            for i in range(300)
-        ]
-        await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
-        server.process.kill()  # SIGKILL: no drain, no close, no final commit
-        results = await asyncio.gather(*calls, return_exceptions=True)
+    # SIGKILL: no drain, no close, no final commit.
+    results = await _interrupt_creates(server, 300, 2000, server.process.kill)
     server.process.wait(timeout=30)
     acknowledged = [r.uuid for r in results if isinstance(r, pb.CreateVconResponse)]
     assert acknowledged, "no create was acknowledged before the kill"
-    restarted = start_server_process(server.data_dir)
-    try:
-        async with grpc.aio.insecure_channel(restarted.address) as channel:
-            stub = vcon_service_pb2_grpc.VconServiceStub(channel)
-            for uuid in acknowledged:
-                got = await stub.GetVcon(pb.GetVconRequest(uuid=uuid, view=pb.VCON_VIEW_JSON))
-                assert json.loads(got.vcon_json)["uuid"] == uuid
-    finally:
-        assert restarted.terminate() == 0
+    await _assert_readable_after_restart(server.data_dir, acknowledged)
