@@ -20,6 +20,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from google.rpc import status_pb2
 from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +46,8 @@ def _rewrite_module(text: str) -> str:
 def generate(out_dir: Path) -> None:
     """Write the generated package `vconstore_proto` into out_dir."""
     well_known = str(resources.files("grpc_tools") / "_proto")
+    # google/rpc/*.proto ship inside googleapis-common-protos (imported, not generated).
+    googleapis = str(Path(status_pb2.__file__).resolve().parent.parent.parent)
     # protoc finds the mypy plugins (protoc-gen-mypy*) on PATH: use this venv's.
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,6 +56,7 @@ def generate(out_dir: Path) -> None:
             "grpc_tools.protoc",
             f"-I{PROTO_ROOT}",
             f"-I{well_known}",
+            f"-I{googleapis}",
             f"--python_out={raw}",
             f"--grpc_python_out={raw}",
             f"--mypy_out={raw}",

@@ -50,7 +50,7 @@ from pymongo.errors import (
     OperationFailure,
     ServerSelectionTimeoutError,
 )
-from pymongo.results import DeleteResult, InsertOneResult
+from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult
 
 from vconstore.storage.mongo import MongoOptions
 
@@ -164,15 +164,19 @@ class StandInCollection:
 
     async def insert_one(self, document: Document) -> InsertOneResult:
         await self.database.client._reach()
-        encoded = bson.encode(document)
-        if len(encoded) > MAX_BSON_OBJECT_SIZE:
-            raise DocumentTooLarge(
-                f"BSON document too large ({len(encoded)} bytes) - the connected server "
-                f"supports BSON document sizes up to {MAX_BSON_OBJECT_SIZE} bytes."
-            )
-        stored = bson.decode(encoded)
+        stored = _as_stored(document)
         self._mock.insert_one(stored)
         return InsertOneResult(stored["_id"], acknowledged=True)
+
+    async def insert_many(
+        self, documents: Sequence[Document], *, ordered: bool = True
+    ) -> InsertManyResult:
+        """Raises BulkWriteError (writeErrors with code 11000 for a duplicate
+        key) as the driver does; ordered: the first error stops the rest."""
+        await self.database.client._reach()
+        stored = [_as_stored(document) for document in documents]
+        self._mock.insert_many(stored, ordered=ordered)
+        return InsertManyResult([document["_id"] for document in stored], acknowledged=True)
 
     async def find_one(
         self, filter: Mapping[str, Any], projection: Mapping[str, Any] | None = None
@@ -201,6 +205,11 @@ class StandInCollection:
     async def delete_one(self, filter: Mapping[str, Any]) -> DeleteResult:
         await self.database.client._reach()
         result = self._mock.delete_one(_as_bson(filter))
+        return DeleteResult({"n": result.deleted_count, "ok": 1.0}, acknowledged=True)
+
+    async def delete_many(self, filter: Mapping[str, Any]) -> DeleteResult:
+        await self.database.client._reach()
+        result = self._mock.delete_many(_as_bson(filter))
         return DeleteResult({"n": result.deleted_count, "ok": 1.0}, acknowledged=True)
 
     def _check_hint(self, hint: str | None) -> None:
@@ -243,6 +252,17 @@ class StandInCursor:
 
     async def explain(self) -> Document:
         raise NotImplementedError("stand-in: query plans need a real MongoDB server")
+
+
+def _as_stored(document: Document) -> Document:
+    """The document as the server would store it, refused over 16 MiB as the driver does."""
+    encoded = bson.encode(document)
+    if len(encoded) > MAX_BSON_OBJECT_SIZE:
+        raise DocumentTooLarge(
+            f"BSON document too large ({len(encoded)} bytes) - the connected server "
+            f"supports BSON document sizes up to {MAX_BSON_OBJECT_SIZE} bytes."
+        )
+    return bson.decode(encoded)
 
 
 def _as_bson(filter: Mapping[str, Any]) -> Document:

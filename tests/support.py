@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
@@ -18,12 +18,18 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from vconstore.config import Settings
+from vconstore.ledger.config import LedgerSettings
+from vconstore.ledger.ports import LedgerRepository
+from vconstore.ledger.server import RunningLedger, create_ledger_server, open_ledger_repository
+from vconstore.ledger.signing import SigningKey
 from vconstore.ports import VconRepository
 from vconstore.server import RunningServer, create_server, open_repository
 from vconstore.storage.mongo import describe_uri
+from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2_grpc
 from vconstore_proto.vcon.v1 import vcon_service_pb2_grpc
 
 READY_PREFIX = "vconstore ready on "
+LEDGER_READY_PREFIX = "ledger ready on "
 
 # A real MongoDB for the `mongo` contract backend; unset: the in-process stand-in.
 MONGODB_TEST_URI = os.environ.get("VCON_TEST_MONGODB_URI", "").strip()
@@ -85,6 +91,7 @@ class ServerProcess:
     process: subprocess.Popen[str]
     address: str
     data_dir: Path
+    ledger_address: str = ""
 
     def terminate(self, timeout: float = 30) -> int:
         if self.process.poll() is None:
@@ -96,7 +103,8 @@ def start_server_process(
     data_dir: Path, *extra_args: str, env: dict[str, str] | None = None
 ) -> ServerProcess:
     """`vconstore up --port 0` as a real subprocess; returns once it printed
-    its ready line (which is how scripts are told to wait for it)."""
+    its two ready lines, the ledger's first (which is how scripts are told to
+    wait for it)."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -117,13 +125,19 @@ def start_server_process(
         env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
-    line = process.stdout.readline()
+    ledger_line = process.stdout.readline()
+    line = process.stdout.readline() if ledger_line.startswith(LEDGER_READY_PREFIX) else ""
     if not line.startswith(READY_PREFIX):
         process.kill()
         _, err = process.communicate(timeout=10)
-        raise AssertionError(f"server did not start: stdout={line!r} stderr={err[-2000:]}")
+        raise AssertionError(
+            f"server did not start: stdout={ledger_line!r} {line!r} stderr={err[-2000:]}"
+        )
     return ServerProcess(
-        process=process, address=line[len(READY_PREFIX) :].strip(), data_dir=data_dir
+        process=process,
+        address=line[len(READY_PREFIX) :].strip(),
+        data_dir=data_dir,
+        ledger_address=ledger_line[len(LEDGER_READY_PREFIX) :].strip(),
     )
 
 
@@ -149,3 +163,46 @@ def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
             detail.Unpack(info)
             return info
     raise AssertionError("no ErrorInfo in the error")
+
+
+ISSUER = "vconstore"
+
+
+@dataclass
+class LedgerUnderTest:
+    stub: ledger_service_pb2_grpc.LedgerServiceStub
+    running: RunningLedger
+    issuer_key: SigningKey
+    data_dir: Path
+
+
+def issuer_trust_file(directory: Path, key: SigningKey) -> Path:
+    """The issuer's public key as the PEM file a ledger is told to trust."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"issuer-{key.kid_text}.pem"
+    path.write_text(key.public_pem(), encoding="ascii")
+    return path
+
+
+@asynccontextmanager
+async def inprocess_ledger(
+    data_dir: Path,
+    issuer_key: SigningKey,
+    *,
+    repository_factory: Callable[[Settings], LedgerRepository] = open_ledger_repository,
+    ledger_settings: LedgerSettings | None = None,
+) -> AsyncIterator[LedgerUnderTest]:
+    """A real ledger gRPC server on a free loopback port, in this process,
+    trusting `issuer_key` under the name ISSUER."""
+    trusted = ((ISSUER, issuer_trust_file(data_dir.parent / "trust", issuer_key)),)
+    ledger = replace(ledger_settings or LedgerSettings(), trusted_issuers=trusted)
+    settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir)
+    running = await create_ledger_server(settings, ledger, repository_factory=repository_factory)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    try:
+        yield LedgerUnderTest(
+            ledger_service_pb2_grpc.LedgerServiceStub(channel), running, issuer_key, data_dir
+        )
+    finally:
+        await channel.close()
+        await running.stop(None)

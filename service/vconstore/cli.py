@@ -13,39 +13,57 @@ from vconstore.config import Settings
 from vconstore.logging_setup import configure_logging
 
 
+def _storage_options(parser: argparse.ArgumentParser, *, default_port: int, what: str) -> None:
+    """Flags `up` and `ledger serve` share; each also has a VCON_* variable."""
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1, env VCON_HOST)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help=f"port (default {default_port}; 0 picks a free one; env VCON_PORT)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help=f"where {what} (default ./data; env VCON_DATA_DIR)",
+    )
+    parser.add_argument(
+        "--mongodb-uri",
+        metavar="URI",
+        help="use MongoDB instead of SQLite (env VCON_MONGODB_URI; prefer the "
+        "variable when the URI holds a password, since command lines are visible to others)",
+    )
+    parser.add_argument(
+        "--mongodb-database", help="MongoDB database (default vconstore; env VCON_MONGODB_DATABASE)"
+    )
+    parser.add_argument("--log-level", help="debug, info, warning or error (env VCON_LOG_LEVEL)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vconstore", description="Store IETF vCons over gRPC.")
     parser.add_argument("--version", action="version", version=f"vconstore {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser(
         "up",
-        help="run the service (embedded SQLite, or MongoDB with --mongodb-uri)",
-        description="Run the vCon store locally. Prints 'vconstore ready on HOST:PORT' "
-        "on stdout once it accepts calls; logs go to stderr; SIGTERM drains and exits 0. "
-        "Every option can also be set by its VCON_* environment variable.",
+        help="run the service: the ledger, then the store (embedded SQLite, or MongoDB)",
+        description="Run the vCon store and its transparency ledger locally. The ledger "
+        "runs first, as its own process; stdout then carries 'ledger ready on HOST:PORT' "
+        "and 'vconstore ready on HOST:PORT' once each accepts calls; logs go to stderr; "
+        "SIGTERM drains and exits 0. Every option can also be set by its VCON_* "
+        "environment variable.",
         epilog="Settings with no flag, by environment only: VCON_SUPPORTED_EXTENSIONS, "
         "VCON_MAX_REQUEST_BYTES, VCON_MAX_VCON_BYTES, VCON_MAX_ARRAY_LENGTH, VCON_MAX_DEPTH, "
         "VCON_JWS_TRUST_ANCHORS, VCON_DEFAULT_ORG, VCON_MAX_CONCURRENT_RPCS, "
-        "VCON_SHUTDOWN_GRACE_SECONDS, VCON_HEALTH_PROBE_SECONDS and the VCON_MONGODB_* "
-        "connection settings (see README.md, Configuration).",
+        "VCON_SHUTDOWN_GRACE_SECONDS, VCON_HEALTH_PROBE_SECONDS, the VCON_MONGODB_* "
+        "connection settings and the VCON_LEDGER_* ledger settings (see README.md, "
+        "Configuration).",
     )
-    up.add_argument("--host", help="address to listen on (default 127.0.0.1, env VCON_HOST)")
-    up.add_argument(
-        "--port", type=int, help="port (default 50051; 0 picks a free one; env VCON_PORT)"
-    )
-    up.add_argument(
-        "--data-dir",
-        type=Path,
-        help="where the SQLite store and the page-token key live (default ./data)",
+    _storage_options(
+        up, default_port=50051, what="the SQLite files, keys and the ledger's files live"
     )
     up.add_argument(
-        "--mongodb-uri",
-        metavar="URI",
-        help="store vCons in MongoDB instead of SQLite (env VCON_MONGODB_URI; prefer the "
-        "variable when the URI holds a password, since command lines are visible to others)",
-    )
-    up.add_argument(
-        "--mongodb-database", help="MongoDB database (default vconstore; env VCON_MONGODB_DATABASE)"
+        "--ledger-port",
+        type=int,
+        help="the ledger's port (default: the store's port + 1; a free one with --port 0)",
     )
     up.add_argument(
         "--strict",
@@ -53,7 +71,48 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="refuse vCons that would be accepted with warnings (env VCON_STRICT)",
     )
-    up.add_argument("--log-level", help="debug, info, warning or error (env VCON_LOG_LEVEL)")
+    ledger = commands.add_parser(
+        "ledger", help="the transparency ledger", description="The transparency ledger."
+    )
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
+    serve = ledger_commands.add_parser(
+        "serve",
+        help="run the ledger service",
+        description="Run the transparency ledger (vcon.ledger.v1.LedgerService). Prints "
+        "'ledger ready on HOST:PORT' on stdout once it accepts calls; logs go to stderr; "
+        "SIGTERM drains and exits 0.",
+        epilog="Also by environment: VCON_LEDGER_KEY (the signing key as PEM text), "
+        "VCON_LEDGER_KEY_FILE, VCON_LEDGER_RETIRED_KEYS, VCON_LEDGER_TRUSTED_ISSUERS "
+        "(NAME=PEM_FILE,...), VCON_LEDGER_ORIGIN, VCON_LEDGER_BATCH_MAX_STATEMENTS, "
+        "VCON_LEDGER_BATCH_LINGER_MS, VCON_LEDGER_VERIFY_THREADS (see README.md).",
+    )
+    _storage_options(
+        serve, default_port=50051, what="the ledger's SQLite file and generated key live"
+    )
+    serve.add_argument(
+        "--origin", help="the log's name in checkpoints and receipts (env VCON_LEDGER_ORIGIN)"
+    )
+    serve.add_argument(
+        "--key-file",
+        type=Path,
+        help="ES256 (P-256) private key PEM that signs receipts "
+        "(default: generated into the data directory)",
+    )
+    serve.add_argument(
+        "--retired-key",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM_FILE",
+        help="a key that signed earlier receipts, still published (repeatable)",
+    )
+    serve.add_argument(
+        "--trusted-issuer",
+        action="append",
+        default=[],
+        metavar="NAME=PEM_FILE",
+        help="accept statements whose issuer is NAME signed by this P-256 key (repeatable)",
+    )
     return parser
 
 
@@ -68,22 +127,39 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    settings = Settings.from_env().with_overrides(
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env().with_overrides(
         host=args.host,
         port=args.port,
         data_dir=args.data_dir,
-        strict=args.strict,
+        strict=getattr(args, "strict", None),
         log_level=args.log_level,
         mongodb_uri=args.mongodb_uri,
         mongodb_database=args.mongodb_database,
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
     configure_logging(settings.log_level)
     if args.command == "up":
-        from vconstore.server import serve
+        from vconstore.up import up
 
-        run_event_loop(serve(settings))
+        run_event_loop(up(settings, requested_ledger_port=args.ledger_port))
+    elif args.command == "ledger":
+        from vconstore.ledger.config import LedgerSettings, parse_trusted_issuer
+        from vconstore.ledger.server import serve_ledger
+        from vconstore.parent import exit_with_parent
+
+        exit_with_parent()
+        ledger = LedgerSettings.from_env().with_overrides(
+            origin=args.origin,
+            key_file=args.key_file,
+            retired_key_files=tuple(args.retired_key),
+            trusted_issuers=tuple(parse_trusted_issuer(item) for item in args.trusted_issuer),
+        )
+        run_event_loop(serve_ledger(settings, ledger))
     return 0
 
 

@@ -18,7 +18,7 @@ MAX_GRPC_MESSAGE_BYTES = 2**31 - 1
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -28,7 +28,7 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
-def _env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -55,7 +55,7 @@ def _env_optional_int(name: str) -> int | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return None
-    return _env_int(name, 0)
+    return env_int(name, 0)
 
 
 def _env_optional_bool(name: str) -> bool | None:
@@ -174,24 +174,24 @@ class Settings:
         defaults = cls()
         return cls(
             host=os.environ.get("VCON_HOST", defaults.host),
-            port=_env_int("VCON_PORT", defaults.port),
+            port=env_int("VCON_PORT", defaults.port),
             data_dir=Path(os.environ.get("VCON_DATA_DIR", str(defaults.data_dir))),
             default_org=os.environ.get("VCON_DEFAULT_ORG", defaults.default_org),
             strict=_env_bool("VCON_STRICT", defaults.strict),
             supported_extensions=_env_list("VCON_SUPPORTED_EXTENSIONS"),
-            max_request_bytes=_env_int("VCON_MAX_REQUEST_BYTES", defaults.max_request_bytes),
-            max_vcon_bytes=_env_int("VCON_MAX_VCON_BYTES", defaults.max_vcon_bytes),
-            max_array_length=_env_int("VCON_MAX_ARRAY_LENGTH", defaults.max_array_length),
-            max_depth=_env_int("VCON_MAX_DEPTH", defaults.max_depth),
+            max_request_bytes=env_int("VCON_MAX_REQUEST_BYTES", defaults.max_request_bytes),
+            max_vcon_bytes=env_int("VCON_MAX_VCON_BYTES", defaults.max_vcon_bytes),
+            max_array_length=env_int("VCON_MAX_ARRAY_LENGTH", defaults.max_array_length),
+            max_depth=env_int("VCON_MAX_DEPTH", defaults.max_depth),
             jws_trust_anchors=Path(anchors) if anchors else None,
-            shutdown_grace_seconds=_env_float(
+            shutdown_grace_seconds=env_float(
                 "VCON_SHUTDOWN_GRACE_SECONDS", defaults.shutdown_grace_seconds
             ),
-            health_probe_seconds=_env_float(
+            health_probe_seconds=env_float(
                 "VCON_HEALTH_PROBE_SECONDS", defaults.health_probe_seconds
             ),
             log_level=os.environ.get("VCON_LOG_LEVEL", defaults.log_level),
-            max_concurrent_rpcs=_env_int("VCON_MAX_CONCURRENT_RPCS", defaults.max_concurrent_rpcs),
+            max_concurrent_rpcs=env_int("VCON_MAX_CONCURRENT_RPCS", defaults.max_concurrent_rpcs),
             mongodb_uri=_env_optional_str("VCON_MONGODB_URI"),
             mongodb_database=_env_optional_str("VCON_MONGODB_DATABASE")
             or defaults.mongodb_database,

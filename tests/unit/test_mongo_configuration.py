@@ -77,11 +77,11 @@ def test_an_empty_environment_leaves_mongodb_off(monkeypatch: pytest.MonkeyPatch
 def test_the_cli_flag_selects_mongodb(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Settings] = []
 
-    async def fake_serve(settings: Settings) -> None:
+    async def fake_up(settings: Settings, *, requested_ledger_port: int | None) -> None:
         seen.append(settings)
 
     monkeypatch.delenv("VCON_MONGODB_URI", raising=False)
-    monkeypatch.setattr("vconstore.server.serve", fake_serve)
+    monkeypatch.setattr("vconstore.up.up", fake_up)
     monkeypatch.setattr(cli, "configure_logging", lambda level: None)
 
     cli.main(["up", "--mongodb-uri", URI, "--mongodb-database", "other"])

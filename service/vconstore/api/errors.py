@@ -24,9 +24,16 @@ from vconstore.domain.errors import (
     VconNotFound,
     Violation,
 )
+from vconstore.ledger.errors import (
+    EntryNotFound,
+    StatementMalformed,
+    StatementRejected,
+    TreeSizeOutOfRange,
+)
 
 ERROR_DOMAIN = "vconstore.v1"
 VCON_RESOURCE_TYPE = "vcon.v1.Vcon"
+ENTRY_RESOURCE_TYPE = "vcon.ledger.v1.Entry"
 # The status travels in HTTP/2 trailers, and C-core clients (Python, C++,
 # Ruby...) refuse large ones as RESOURCE_EXHAUSTED, hiding the refusal itself.
 # Measured with grpcio 1.85's Python client and default options, where
@@ -141,6 +148,41 @@ def to_status(error: DomainError) -> status_pb2.Status:
                     resource_type=VCON_RESOURCE_TYPE,
                     resource_name=error.uuid,
                     description="a vCon with this uuid exists with different content",
+                ),
+            ),
+        )
+    if isinstance(error, StatementMalformed):
+        return status_pb2.Status(
+            code=code_pb2.INVALID_ARGUMENT,
+            message=_short(str(error)),
+            details=_pack(_error_info("STATEMENT_MALFORMED", problem=_short(error.reason))),
+        )
+    if isinstance(error, StatementRejected):
+        return status_pb2.Status(
+            code=code_pb2.PERMISSION_DENIED,
+            message=_short(str(error)),
+            details=_pack(_error_info("STATEMENT_REJECTED", problem=_short(error.reason))),
+        )
+    if isinstance(error, TreeSizeOutOfRange):
+        return status_pb2.Status(
+            code=code_pb2.OUT_OF_RANGE,
+            message=str(error),
+            details=_pack(
+                _error_info(
+                    "TREE_SIZE_OUT_OF_RANGE",
+                    requested=str(error.requested),
+                    current=str(error.current),
+                )
+            ),
+        )
+    if isinstance(error, EntryNotFound):
+        return status_pb2.Status(
+            code=code_pb2.NOT_FOUND,
+            message=str(error),
+            details=_pack(
+                _error_info("ENTRY_NOT_FOUND", entryId=error.entry_id),
+                error_details_pb2.ResourceInfo(
+                    resource_type=ENTRY_RESOURCE_TYPE, resource_name=error.entry_id
                 ),
             ),
         )

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import time
-import traceback
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TypeVar
 
 import grpc
 import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from vconstore.api.errors import internal_status, to_grpc_status, to_status
-from vconstore.api.handlers import UndecodableRequest
+from vconstore.api.rpc import LimitedServicer, rpc
 from vconstore.application.vcon_store import ListRequest, VconStore
-from vconstore.domain.errors import DomainError, InvalidRequest, Overloaded
+from vconstore.domain.errors import InvalidRequest
 from vconstore.domain.typed import TypedConversionError, vcon_to_json_value
 from vconstore_proto.vcon.v1 import vcon_pb2, vcon_service_pb2, vcon_service_pb2_grpc
 
 log = structlog.get_logger("vconstore.api")
-
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-Handler = Callable[["VconServicer", Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
 
 # Clients refuse responses above 4 MiB by default (gRPC's
 # max_receive_message_length); summaries carry every party, and a vCon may
@@ -62,65 +51,10 @@ def _instant(request: object, field: str) -> datetime | None:
         ) from None
 
 
-def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
-    """Map domain errors to rich statuses; never leak an unexpected error's text
-    (it may quote vCon content) — log its type and frames only."""
-
-    name = method.__name__
-
-    @functools.wraps(method)
-    async def wrapper(
-        self: VconServicer, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
-    ) -> Resp:
-        started = time.perf_counter()
-        admitted = False
-        try:
-            # Bounds memory (each call in flight holds its vCon several times
-            # over) without touching health checks, which must answer under load.
-            if self._in_flight >= self._max_in_flight:
-                raise Overloaded(self._max_in_flight)
-            self._in_flight += 1
-            admitted = True
-            if isinstance(request, UndecodableRequest):
-                raise InvalidRequest(
-                    "request", f"not a valid {name}Request message: {request.reason}"
-                )
-            response = await method(self, request, context)
-        except DomainError as error:
-            status = to_status(error)
-            log.info(
-                "rpc refused",
-                method=name,
-                code=status.code,
-                reason=type(error).__name__,
-                ms=round((time.perf_counter() - started) * 1000, 2),
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            log.error(
-                "rpc failed",
-                method=name,
-                error_type=type(error).__name__,
-                frames="".join(traceback.format_tb(error.__traceback__)),
-            )
-            status = internal_status()
-        else:
-            return response
-        finally:
-            if admitted:
-                self._in_flight -= 1
-        await context.abort_with_status(to_grpc_status(status))
-        raise AssertionError("abort_with_status returned")  # pragma: no cover
-
-    return wrapper
-
-
-class VconServicer(vcon_service_pb2_grpc.VconServiceServicer):
+class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
     def __init__(self, store: VconStore, *, org: str, max_in_flight: int = 256) -> None:
+        super().__init__(max_in_flight=max_in_flight)
         self._store = store
-        self._max_in_flight = max_in_flight
-        self._in_flight = 0
         # Until API keys exist (a later issue), every call acts for one organisation.
         self._org = org
 

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from .documents import MAX_DOCUMENT_BYTES
+from .lifecycle import ClientFactory, connect
 from .options import DEFAULT_CLIENT_OPTIONS, MongoOptions, describe_uri
-from .repository import ClientFactory, MongoVconRepository, connect
+from .repository import MongoVconRepository
 
 __all__ = [
     "DEFAULT_CLIENT_OPTIONS",

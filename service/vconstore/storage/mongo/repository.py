@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any, Final
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 
 from vconstore.domain.errors import StorageUnavailable, VconNotFound
@@ -34,17 +34,14 @@ from .documents import (
     stored_from,
     to_document,
 )
-from .errors import is_storage_failure, unavailable
 from .indexes import INDEXES
-from .options import MongoOptions, redact
+from .lifecycle import ClientFactory, Document, MongoConnection, Work, connect
+from .options import MongoOptions
 from .queries import by_key, list_query
 
 __all__ = ["ClientFactory", "MongoVconRepository", "connect"]
 
 _log = logging.getLogger(__name__)
-
-Document = dict[str, Any]
-ClientFactory = Callable[[MongoOptions], AsyncMongoClient[Document]]
 
 # A duplicate-key error whose winner is gone by the time it is read means it
 # was erased in between; trying again settles it, unless erasures keep racing.
@@ -54,10 +51,12 @@ _INSERT_ATTEMPTS: Final = 3
 _PROBE: Final = by_key("", "")
 
 
-def connect(options: MongoOptions) -> AsyncMongoClient[Document]:
-    """The real client. No I/O happens here: AsyncMongoClient connects on first
-    use (and resolves a mongodb+srv:// name then), so this cannot block."""
-    return AsyncMongoClient(options.uri, **options.client_kwargs())
+@dataclass(frozen=True, slots=True)
+class _Collections:
+    vcons: AsyncCollection[Document]
+    # The winner of a duplicate create is read at majority: a retry is
+    # answered OK only once the first write is as durable as its own.
+    majority: AsyncCollection[Document]
 
 
 class MongoVconRepository:
@@ -95,77 +94,35 @@ class MongoVconRepository:
         max_document_bytes: int = MAX_DOCUMENT_BYTES,
     ) -> None:
         self._options = options
-        self._client_factory = client_factory
         self._max_document_bytes = max_document_bytes
-        self._lifecycle = asyncio.Lock()
-        self._client: AsyncMongoClient[Document] | None = None
-        self._collection: AsyncCollection[Document] | None = None
-        self._majority: AsyncCollection[Document] | None = None
-        self._indexed = False
-        self._indexing: asyncio.Task[None] | None = None
-        # Last state seen, so an outage is logged once, not on every call.
-        self._available: bool | None = None
+        self._connection = MongoConnection(
+            options, client_factory, attach=self._attach, log=_log, name="vconstore-mongo-indexes"
+        )
 
     @property
     def options(self) -> MongoOptions:
         return self._options
 
     async def open(self) -> None:
-        async with self._lifecycle:
-            if self._client is not None:
-                return
-            try:
-                client = self._client_factory(self._options)
-            except (ConfigurationError, ValueError) as exc:  # pymongo raises both
-                # Not chained, and scrubbed: pymongo's message may quote the URI.
-                raise ValueError(
-                    f"invalid MongoDB configuration for {self._options.describe()}: "
-                    f"{redact(str(exc), self._options.uri)}"
-                ) from None
-            database = client.get_database(self._options.database)
-            self._client = client
-            self._collection = database.get_collection(self._options.collection)
-            # The winner of a duplicate create is read at majority: a retry is
-            # answered OK only once the first write is as durable as its own.
-            self._majority = database.get_collection(
-                self._options.collection, read_concern=ReadConcern("majority")
-            )
-            self._start_indexing(self._collection)
+        await self._connection.open()
 
     async def close(self) -> None:
-        async with self._lifecycle:
-            client, indexing = self._client, self._indexing
-            self._client = self._collection = self._majority = self._indexing = None
-            self._indexed = False
-            if indexing is not None and not indexing.done():
-                indexing.cancel()
-                # wait(), not await: the build's own cancellation is no error
-                # here, and this caller's cancellation must still propagate.
-                await asyncio.wait([indexing])
-            if client is not None:
-                await client.close()
+        await self._connection.close()
 
     async def ping(self) -> None:
-        collection = self._opened()
-        with self._translated():
-            await self._ready(collection)
-            await collection.find_one(_PROBE, {"_id": 1})
-        if self._available is False:
-            _log.info("MongoDB storage available again")
-        self._available = True
+        await self._connection.ping(_probe)
 
     async def insert(self, *, record: VconRecord) -> ExistingVcon | None:
         document = to_document(record)
         check_size(document, limit=self._max_document_bytes)
-        collection = self._opened()
-        with self._translated():
-            await self._ready(collection)
+        with self._connection.translated():
+            collections = await self._connection.ready()
             for _ in range(_INSERT_ATTEMPTS):
                 try:
-                    await collection.insert_one(document)
+                    await collections.vcons.insert_one(document)
                     return None
                 except DuplicateKeyError:
-                    found = await (self._majority or collection).find_one(
+                    found = await collections.majority.find_one(
                         by_key(record.org, record.uuid), EXISTING_PROJECTION
                     )
                     if found is not None:
@@ -173,19 +130,17 @@ class MongoVconRepository:
         raise StorageUnavailable("MongoDB storage: a create kept racing with erasures")
 
     async def get(self, *, org: str, uuid: str) -> StoredVcon:
-        collection = self._opened()
-        with self._translated():
-            await self._ready(collection)
-            found = await collection.find_one(by_key(org, uuid), STORED_PROJECTION)
+        with self._connection.translated():
+            collections = await self._connection.ready()
+            found = await collections.vcons.find_one(by_key(org, uuid), STORED_PROJECTION)
         if found is None:
             raise VconNotFound(uuid)
         return stored_from(uuid, found)
 
     async def delete(self, *, org: str, uuid: str) -> None:
-        collection = self._opened()
-        with self._translated():
-            await self._ready(collection)
-            result = await collection.delete_one(by_key(org, uuid))
+        with self._connection.translated():
+            collections = await self._connection.ready()
+            result = await collections.vcons.delete_one(by_key(org, uuid))
         if result.deleted_count == 0:
             raise VconNotFound(uuid)
 
@@ -193,9 +148,8 @@ class MongoVconRepository:
         self, *, org: str, filter: VconFilter, after: Cursor | None, limit: int
     ) -> ListPage:
         query = list_query(org, filter, after, limit)
-        collection = self._opened()
-        with self._translated():
-            await self._ready(collection)
+        with self._connection.translated():
+            collection = (await self._connection.ready()).vcons
             page = collection.find(
                 query.page, LIST_PROJECTION, sort=query.sort, limit=query.fetch, hint=query.hint
             ).to_list()
@@ -220,57 +174,21 @@ class MongoVconRepository:
 
     # --- internals -------------------------------------------------------------
 
-    def _opened(self) -> AsyncCollection[Document]:
-        if self._collection is None:
-            raise StorageUnavailable("MongoDB storage is not open")
-        return self._collection
+    def _attach(self, client: AsyncMongoClient[Document]) -> tuple[_Collections, Work]:
+        database = client.get_database(self._options.database)
+        collection = database.get_collection(self._options.collection)
+        majority = database.get_collection(
+            self._options.collection, read_concern=ReadConcern("majority")
+        )
 
-    async def _ready(self, collection: AsyncCollection[Document]) -> None:
-        """Wait until the indexes exist, (re)starting their build if needed.
-
-        Concurrent callers share one attempt, so while MongoDB is down they all
-        fail after one server selection timeout rather than one after another.
-        """
-        if self._indexed:
-            return
-        indexing = self._indexing
-        if indexing is None or indexing.done():
-            indexing = self._start_indexing(collection)
-        try:
-            # shield: a caller that gives up (cancelled by its deadline) must not
-            # cancel the build the other callers are waiting for.
-            await asyncio.shield(indexing)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if indexing.cancelled() and current is not None and not current.cancelling():
-                # close() stopped the build; this caller was not cancelled itself.
-                raise StorageUnavailable("MongoDB storage is not open") from None
-            raise
-
-    def _start_indexing(self, collection: AsyncCollection[Document]) -> asyncio.Task[None]:
-        async def build() -> None:
+        async def build_indexes() -> None:
             await collection.create_indexes(list(INDEXES))
-            self._indexed = True
 
-        task = asyncio.get_running_loop().create_task(build(), name="vconstore-mongo-indexes")
-        # Retrieve the outcome even if nobody awaits it (open() does not), so a
-        # failure that the next call retries is not reported as "never retrieved".
-        task.add_done_callback(_consume)
-        self._indexing = task
-        return task
+        return _Collections(collection, majority), build_indexes
 
-    @contextlib.contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except PyMongoError as exc:
-            if not is_storage_failure(exc):
-                raise
-            error = unavailable(exc)
-            if self._available is not False:
-                _log.warning("%s", error)
-            self._available = False
-            raise error from exc
+
+async def _probe(collections: _Collections) -> None:
+    await collections.vcons.find_one(_PROBE, {"_id": 1})
 
 
 async def _both(
@@ -287,8 +205,3 @@ async def _both(
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     return documents, total
-
-
-def _consume(task: asyncio.Task[None]) -> None:
-    if not task.cancelled():
-        task.exception()

@@ -9,6 +9,7 @@ is either at its old version or fully at the newest, never in between.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vconstore.domain.errors import StorageUnavailable
@@ -16,6 +17,7 @@ from vconstore.domain.errors import StorageUnavailable
 __all__ = [
     "LATEST_VERSION",
     "MIGRATIONS",
+    "VCON_SCHEMA",
     "Migration",
     "SchemaTooNew",
     "migrate",
@@ -104,6 +106,9 @@ _LIST_INDEXES = Migration(
 
 MIGRATIONS: tuple[Migration, ...] = (_TABLES, _LIST_INDEXES)
 LATEST_VERSION = MIGRATIONS[-1].version
+# The vCon store's schema. Other components (the ledger) keep their own file with
+# their own steps, run by the same code.
+VCON_SCHEMA: tuple[Migration, ...] = MIGRATIONS
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -112,15 +117,22 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return version
 
 
-def refuse_newer(conn: sqlite3.Connection) -> None:
+def refuse_newer(conn: sqlite3.Connection, migrations: Sequence[Migration] = VCON_SCHEMA) -> None:
     """Raise SchemaTooNew before anything (even the journal mode) is changed in the file."""
     found = schema_version(conn)
-    if found > LATEST_VERSION:
-        raise SchemaTooNew(found, LATEST_VERSION)
+    latest = migrations[-1].version
+    if found > latest:
+        raise SchemaTooNew(found, latest)
 
 
-def migrate(conn: sqlite3.Connection, *, target: int = LATEST_VERSION) -> int:
-    """Bring the file to `target` (tests use an older target to build old files).
+def migrate(
+    conn: sqlite3.Connection,
+    migrations: Sequence[Migration] = VCON_SCHEMA,
+    *,
+    target: int | None = None,
+) -> int:
+    """Bring the file to `target`, by default the newest step of `migrations`
+    (tests use an older target to build old files).
 
     `conn` must be in autocommit mode (isolation_level=None). Returns the
     version found before migrating. BEGIN IMMEDIATE takes the write lock before
@@ -130,10 +142,11 @@ def migrate(conn: sqlite3.Connection, *, target: int = LATEST_VERSION) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Read again under the write lock: another process may have migrated meanwhile.
-        refuse_newer(conn)
+        refuse_newer(conn, migrations)
         found = schema_version(conn)
-        for step in MIGRATIONS:
-            if found < step.version <= target:
+        last = migrations[-1].version if target is None else target
+        for step in migrations:
+            if found < step.version <= last:
                 for statement in step.statements:
                     conn.execute(statement)
                 # PRAGMA values cannot be bound parameters; version is an int we own.

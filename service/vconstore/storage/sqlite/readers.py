@@ -25,12 +25,21 @@ _STOP: Final = object()
 
 
 class ReaderPool:
-    def __init__(self, path: Path, *, size: int, lock_timeout_ms: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        size: int,
+        lock_timeout_ms: int,
+        thread_name: str = "vconstore-sqlite-reader",
+    ) -> None:
+        """`thread_name`: the threads are named `<thread_name>-<i>`."""
         if size < 1:
             raise ValueError("a reader pool needs at least one thread")
         self._path = path
         self._size = size
         self._lock_timeout_ms = lock_timeout_ms
+        self._thread_name = thread_name
         self._queue: queue.SimpleQueue[Job[Any] | object] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -40,9 +49,7 @@ class ReaderPool:
             if self._threads:
                 return
             self._threads = [
-                threading.Thread(
-                    target=self._main, name=f"vconstore-sqlite-reader-{i}", daemon=True
-                )
+                threading.Thread(target=self._main, name=f"{self._thread_name}-{i}", daemon=True)
                 for i in range(self._size)
             ]
         for thread in self._threads:

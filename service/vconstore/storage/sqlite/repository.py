@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-from vconstore.domain.errors import StorageUnavailable
 from vconstore.ports import (
     Cursor,
     ExistingVcon,
@@ -16,8 +14,9 @@ from vconstore.ports import (
 )
 
 from . import queries
-from .readers import ReaderPool
-from .writer import GroupCommitWriter, WriteStats
+from .database import SqliteDatabase
+from .migrations import VCON_SCHEMA
+from .writer import WriteStats
 
 __all__ = ["SqliteVconRepository"]
 
@@ -53,85 +52,50 @@ class SqliteVconRepository:
         max_bytes: int | None = None,
         lock_timeout: float = 5.0,
     ) -> None:
-        if readers < 1 or max_batch < 1:
-            raise ValueError("readers and max_batch must be at least 1")
-        if lock_timeout < 0:
-            raise ValueError("lock_timeout must not be negative")
-        self._path = Path(path)
-        self._readers_count = readers
-        self._max_batch = max_batch
-        self._max_bytes = max_bytes
-        self._lock_timeout_ms = round(lock_timeout * 1000)
-        self._lifecycle = asyncio.Lock()
-        self._writer: GroupCommitWriter | None = None
-        self._readers: ReaderPool | None = None
-        self._last_stats = WriteStats()
+        self._database = SqliteDatabase(
+            path,
+            schema=VCON_SCHEMA,
+            probe=queries.ping,
+            readers=readers,
+            max_batch=max_batch,
+            max_bytes=max_bytes,
+            lock_timeout=lock_timeout,
+            thread_name="vconstore-sqlite",
+        )
 
     @property
     def path(self) -> Path:
-        return self._path
+        return self._database.path
 
     @property
     def stats(self) -> WriteStats:
         """Commit counters of the current (or last) opening; for tests and metrics."""
-        return self._writer.stats if self._writer is not None else self._last_stats
+        return self._database.stats
 
     async def open(self) -> None:
-        async with self._lifecycle:
-            if self._writer is not None:
-                return
-            await asyncio.to_thread(self._path.parent.mkdir, parents=True, exist_ok=True)
-            writer = GroupCommitWriter(
-                self._path,
-                max_batch=self._max_batch,
-                max_bytes=self._max_bytes,
-                lock_timeout_ms=self._lock_timeout_ms,
-            )
-            await writer.start()  # creates or migrates the schema
-            readers = ReaderPool(
-                self._path, size=self._readers_count, lock_timeout_ms=self._lock_timeout_ms
-            )
-            readers.start()
-            self._writer, self._readers = writer, readers
+        await self._database.open()
 
     async def close(self) -> None:
-        async with self._lifecycle:
-            writer, readers = self._writer, self._readers
-            self._writer = self._readers = None
-            if readers is not None:
-                await readers.stop()
-            if writer is not None:
-                await writer.stop()
-                self._last_stats = writer.stats
+        await self._database.close()
 
     async def ping(self) -> None:
-        writer, readers = self._opened()
-        if not writer.alive:
-            raise StorageUnavailable("SQLite writer is not running")
-        await readers.run(queries.ping)
+        await self._database.ping()
 
     async def insert(self, *, record: VconRecord) -> ExistingVcon | None:
         row = queries.VconRow.from_record(record)
-        writer, _ = self._opened()
-        return await writer.submit(lambda conn: queries.insert_vcon(conn, row))
+        return await self._database.write(lambda conn: queries.insert_vcon(conn, row))
 
     async def get(self, *, org: str, uuid: str) -> StoredVcon:
-        _, readers = self._opened()
-        return await readers.run(lambda conn: queries.get_vcon(conn, org, uuid))
+        return await self._database.read(lambda conn: queries.get_vcon(conn, org, uuid))
 
     async def delete(self, *, org: str, uuid: str) -> None:
-        writer, _ = self._opened()
-        await writer.submit(lambda conn: queries.delete_vcon(conn, org, uuid), erases=True)
+        await self._database.write(lambda conn: queries.delete_vcon(conn, org, uuid), erases=True)
 
     async def list(
         self, *, org: str, filter: VconFilter, after: Cursor | None, limit: int
     ) -> ListPage:
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        _, readers = self._opened()
-        return await readers.run(lambda conn: queries.list_vcons(conn, org, filter, after, limit))
-
-    def _opened(self) -> tuple[GroupCommitWriter, ReaderPool]:
-        if self._writer is None or self._readers is None:
-            raise StorageUnavailable("SQLite storage is not open")
-        return self._writer, self._readers
+        return await self._database.read(
+            lambda conn: queries.list_vcons(conn, org, filter, after, limit)
+        )

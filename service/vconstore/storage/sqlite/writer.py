@@ -20,7 +20,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -34,7 +34,7 @@ from .connections import (
     unavailable,
 )
 from .handoff import Job, Settlement, settle
-from .migrations import migrate, refuse_newer
+from .migrations import VCON_SCHEMA, Migration, migrate, refuse_newer
 
 __all__ = ["GroupCommitWriter", "WriteStats"]
 
@@ -77,9 +77,19 @@ def _nothing(conn: sqlite3.Connection) -> None:
 
 class GroupCommitWriter:
     def __init__(
-        self, path: Path, *, max_batch: int, max_bytes: int | None, lock_timeout_ms: int
+        self,
+        path: Path,
+        *,
+        max_batch: int,
+        max_bytes: int | None,
+        lock_timeout_ms: int,
+        schema: Sequence[Migration] = VCON_SCHEMA,
+        thread_name: str = "vconstore-sqlite-writer",
     ) -> None:
+        """`schema`: the migration steps run at start(), before any write."""
         self._path = path
+        self._schema = tuple(schema)
+        self._thread_name = thread_name
         self._lock_timeout_ms = lock_timeout_ms
         self._max_batch = max_batch
         self._max_bytes = max_bytes
@@ -100,7 +110,7 @@ class GroupCommitWriter:
         """Open the write connection and migrate the schema, on the writer thread."""
         ready = Job.for_running_loop(_nothing)
         self._thread = threading.Thread(
-            target=self._main, args=(ready,), name="vconstore-sqlite-writer", daemon=True
+            target=self._main, args=(ready,), name=self._thread_name, daemon=True
         )
         self._thread.start()
         try:
@@ -143,9 +153,9 @@ class GroupCommitWriter:
             return
         try:
             try:
-                refuse_newer(conn)
+                refuse_newer(conn, self._schema)
                 configure_writer(conn, max_bytes=self._max_bytes)
-                migrate(conn)
+                migrate(conn, self._schema)
             except Exception as exc:
                 settle([Settlement(ready, error=_as_storage_error(exc))])
                 return

@@ -1,0 +1,177 @@
+"""`vconstore up`: the whole service on one machine. The ledger runs first, as
+a separate process talking real gRPC (`vconstore ledger serve`, the same entry
+point as in production), then the store runs in this process.
+
+stdout carries exactly two lines, in this order: the ledger's
+`ledger ready on H:P` (relayed once the ledger accepts calls) and
+`vconstore ready on H:P`. SIGTERM stops the store (draining its calls) and
+then the ledger, and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from vconstore.config import Settings
+from vconstore.ledger.signing import SigningKey
+from vconstore.parent import PARENT_PID_ENV
+from vconstore.runtime import display_host, prepare_data_dir, stop_event
+
+__all__ = ["ISSUER_KEY_FILE", "LEDGER_DIR", "up"]
+
+log = structlog.get_logger("vconstore.up")
+
+LEDGER_DIR = "ledger"
+ISSUER_KEY_FILE = Path("keys") / "issuer-key.pem"
+ISSUER_PUBLIC_FILE = Path("keys") / "issuer-public.pem"
+# The store's name as an issuer of signed statements (their CWT iss).
+ISSUER_NAME = "vconstore"
+_READY_PREFIX = "ledger ready on "
+# How long the ledger may take to print its ready line, and to exit on SIGTERM.
+LEDGER_START_SECONDS = 60.0
+LEDGER_STOP_SECONDS = 15.0
+
+
+@dataclass
+class LedgerChild:
+    process: asyncio.subprocess.Process
+    address: str
+    relay: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), LEDGER_STOP_SECONDS)
+            except TimeoutError:
+                log.error("ledger did not stop in time; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.wait()
+        self.relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.relay
+
+
+def write_issuer_public_key(data_dir: Path) -> Path:
+    """The store's statement-signing key (generated on first start) and its
+    public half, which the ledger is told to trust."""
+    key = SigningKey.load_or_generate(data_dir / ISSUER_KEY_FILE)
+    public = data_dir / ISSUER_PUBLIC_FILE
+    pem = key.public_pem()
+    if not public.exists() or public.read_text(encoding="ascii") != pem:
+        temporary = public.with_name(f".{public.name}.{os.getpid()}")
+        temporary.write_text(pem, encoding="ascii")
+        temporary.replace(public)
+    return public
+
+
+def ledger_port(settings: Settings, requested: int | None) -> int:
+    if requested is not None:
+        return requested
+    return 0 if settings.port == 0 else settings.port + 1
+
+
+async def _relay_stdout(stream: asyncio.StreamReader) -> None:
+    """After the ready line the ledger prints nothing on stdout; keep reading
+    so it could never block on a full pipe."""
+    while await stream.readline():
+        pass
+
+
+async def start_ledger(settings: Settings, port: int, issuer_public: Path) -> LedgerChild:
+    env = dict(os.environ)
+    env[PARENT_PID_ENV] = str(os.getpid())
+    if settings.mongodb_uri:
+        # By environment, never argv: a URI may hold a password and command
+        # lines are visible to every user of the machine.
+        env["VCON_MONGODB_URI"] = settings.mongodb_uri
+        env["VCON_MONGODB_DATABASE"] = settings.mongodb_database
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "vconstore",
+        "ledger",
+        "serve",
+        "--host",
+        settings.host,
+        "--port",
+        str(port),
+        "--data-dir",
+        str(settings.data_dir / LEDGER_DIR),
+        "--trusted-issuer",
+        f"{ISSUER_NAME}={issuer_public}",
+        "--log-level",
+        settings.log_level,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), LEDGER_START_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise SystemExit(
+            f"vconstore: the ledger did not start within {LEDGER_START_SECONDS:.0f} s"
+        ) from None
+    text = line.decode(errors="replace").strip()
+    if not text.startswith(_READY_PREFIX):
+        code = await process.wait()
+        raise SystemExit(f"vconstore: the ledger did not start (exit code {code}; see above)")
+    return LedgerChild(
+        process=process,
+        address=text.removeprefix(_READY_PREFIX),
+        relay=asyncio.create_task(_relay_stdout(process.stdout)),
+    )
+
+
+async def up(settings: Settings, *, requested_ledger_port: int | None) -> None:
+    from vconstore.server import create_server, describe_storage, grpcurl_command
+
+    stop = stop_event()
+    data_dir = prepare_data_dir(settings.data_dir)
+    try:
+        issuer_public = write_issuer_public_key(data_dir)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"vconstore: issuer key in {data_dir / 'keys'}: {exc}") from None
+    ledger = await start_ledger(
+        settings, ledger_port(settings, requested_ledger_port), issuer_public
+    )
+    print(f"{_READY_PREFIX}{ledger.address}", flush=True)
+    try:
+        running = await create_server(settings)
+    except BaseException:
+        await ledger.stop()
+        raise
+    address = f"{display_host(settings.host)}:{running.port}"
+    log.info(
+        "listening",
+        address=address,
+        ledger=ledger.address,
+        data_dir=str(settings.data_dir),
+        storage=describe_storage(settings),
+    )
+    print(f"vconstore ready on {address}", flush=True)
+    print(f"try: {grpcurl_command()} -plaintext {address} list", file=sys.stderr, flush=True)
+    ledger_exit = asyncio.create_task(ledger.process.wait())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({ledger_exit, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if ledger_exit.done() and not stopped.done():
+        # The store does not depend on the ledger to serve: keep serving.
+        log.error("ledger exited", exit_code=ledger_exit.result())
+        await stopped
+    ledger_exit.cancel()
+    log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
+    await running.stop(settings.shutdown_grace_seconds)
+    await ledger.stop()
+    log.info("stopped")

@@ -1,0 +1,246 @@
+"""The ledger as its own process: started by `vconstore up` (before the store,
+on its own port) or alone with `vconstore ledger serve`, over real gRPC."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.support import LEDGER_READY_PREFIX, ServerProcess, issuer_trust_file
+from vconstore.ledger.signing import SigningKey
+from vconstore.ledger.statements import OperationRecord, make_statement
+from vconstore.up import ISSUER_KEY_FILE, ISSUER_NAME
+from vconstore_client.transparency import verify_checkpoint, verify_receipt
+from vconstore_client.transparency.keys import public_key_from_pem
+from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2 as pb
+from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2_grpc
+
+LEDGER_SERVICE = "vcon.ledger.v1.LedgerService"
+
+
+def _statement(key: SigningKey, issuer: str, n: int) -> bytes:
+    return make_statement(
+        OperationRecord(
+            operation="register",
+            vcon_uuid=f"018f0000-0000-7000-8000-{n:012x}",
+            org="b" * 64,
+            content_hash="sha256:" + "c" * 64,
+            issued_at=datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+        ),
+        key,
+        issuer,
+    )
+
+
+async def _register(address: str, raw: bytes) -> pb.Registration:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = ledger_service_pb2_grpc.LedgerServiceStub(channel)
+        answer = await stub.RegisterStatement(pb.RegisterStatementRequest(signed_statement=raw))
+        return answer.registration
+
+
+async def _checkpoint(address: str) -> pb.GetCheckpointResponse:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = ledger_service_pb2_grpc.LedgerServiceStub(channel)
+        return await stub.GetCheckpoint(pb.GetCheckpointRequest())
+
+
+async def _current_key_pem(address: str) -> str:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = ledger_service_pb2_grpc.LedgerServiceStub(channel)
+        keys = (await stub.ListVerificationKeys(pb.ListVerificationKeysRequest())).keys
+        return next(k.pem for k in keys if k.current)
+
+
+async def test_up_runs_the_ledger_as_its_own_process_trusting_the_store(
+    server: ServerProcess,
+) -> None:
+    assert server.ledger_address and server.ledger_address != server.address
+    async with grpc.aio.insecure_channel(server.ledger_address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        status = await health.Check(health_pb2.HealthCheckRequest(service=LEDGER_SERVICE))
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+    # The store's issuer key, generated into the data dir, is what the ledger trusts.
+    issuer = SigningKey.from_pem((server.data_dir / ISSUER_KEY_FILE).read_bytes())
+    raw = _statement(issuer, ISSUER_NAME, 1)
+    registration = await _register(server.ledger_address, raw)
+    key = public_key_from_pem(await _current_key_pem(server.ledger_address))
+    verify_receipt(registration.receipt, key, statement=raw)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await _register(server.ledger_address, _statement(SigningKey.generate(), ISSUER_NAME, 2))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def _free_port_pair() -> int:
+    """A port P with P + 1 free too (checked, then released)."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port: int = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise AssertionError("no two consecutive free ports")
+
+
+def _up(data_dir: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vconstore", "up", "--data-dir", str(data_dir), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_ledger_port_defaults_to_the_store_port_plus_one(tmp_path: Path) -> None:
+    port = _free_port_pair()
+    process = _up(tmp_path / "data", "--host", "127.0.0.1", "--port", str(port))
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == f"ledger ready on 127.0.0.1:{port + 1}\n"
+        assert process.stdout.readline() == f"vconstore ready on 127.0.0.1:{port}\n"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+
+
+def test_up_refuses_clearly_when_the_ledger_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = _up(tmp_path / "data", "--port", "0", "--ledger-port", str(port))
+        out, err = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert out == ""
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "the ledger did not start" in err
+
+
+@dataclass
+class LedgerProcess:
+    process: subprocess.Popen[str]
+    address: str
+
+    def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+def _ledger_serve(data_dir: Path, trust: Path) -> LedgerProcess:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vconstore",
+            "ledger",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            "--trusted-issuer",
+            f"press={trust}",
+            "--origin",
+            "ledger.test/vcons",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith(LEDGER_READY_PREFIX):
+        process.kill()
+        raise AssertionError(f"ledger did not start: {line!r}")
+    return LedgerProcess(process, line.removeprefix(LEDGER_READY_PREFIX).strip())
+
+
+@pytest.fixture
+def issuer(tmp_path: Path) -> Iterator[tuple[SigningKey, Path]]:
+    key = SigningKey.generate()
+    yield key, issuer_trust_file(tmp_path / "trust", key)
+
+
+async def test_ledger_serve_alone_survives_a_restart(
+    tmp_path: Path, issuer: tuple[SigningKey, Path]
+) -> None:
+    key, trust = issuer
+    ledger = _ledger_serve(tmp_path / "ledger", trust)
+    try:
+        raws = [_statement(key, "press", n) for n in range(3)]
+        for raw in raws:
+            await _register(ledger.address, raw)
+        before = await _checkpoint(ledger.address)
+        assert before.origin == "ledger.test/vcons"
+    finally:
+        assert ledger.terminate() == 0
+    ledger = _ledger_serve(tmp_path / "ledger", trust)
+    try:
+        after = await _checkpoint(ledger.address)
+        assert (after.tree_size, after.root_hash) == (3, before.root_hash)
+        public = public_key_from_pem(await _current_key_pem(ledger.address))
+        assert verify_checkpoint(after.checkpoint, public, origin="ledger.test/vcons").size == 3
+        again = await _register(ledger.address, raws[0])
+        assert again.already_registered and again.entry.leaf_index == 0
+    finally:
+        assert ledger.terminate() == 0
+
+
+def _refuses_connections(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return False
+    except OSError:
+        return True
+
+
+def test_a_killed_up_takes_its_ledger_down(tmp_path: Path) -> None:
+    process = _up(tmp_path / "data", "--port", "0")
+    assert process.stdout is not None
+    ledger_address = process.stdout.readline().removeprefix(LEDGER_READY_PREFIX).strip()
+    assert process.stdout.readline().startswith("vconstore ready on ")
+    assert not _refuses_connections(ledger_address)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while not _refuses_connections(ledger_address):
+        assert time.monotonic() < deadline, "the ledger outlived the killed `vconstore up`"
+        time.sleep(0.05)
+
+
+def test_grpcurl_reaches_the_ledger(server: ServerProcess, grpcurl: str) -> None:
+    listed = subprocess.run(
+        [grpcurl, "-plaintext", server.ledger_address, "list"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert LEDGER_SERVICE in listed.stdout.split()
+    answer = subprocess.run(
+        [grpcurl, "-plaintext", server.ledger_address, f"{LEDGER_SERVICE}/GetCheckpoint"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    checkpoint = json.loads(answer.stdout)
+    assert checkpoint["checkpoint"].startswith(checkpoint["origin"] + "\n0\n")
