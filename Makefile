@@ -41,6 +41,7 @@ protos: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bench_vcon_service.py
+	$(BIN)/python bench/bench_ledger.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -195,7 +195,9 @@ async def inprocess_ledger(
     """A real ledger gRPC server on a free loopback port, in this process,
     trusting `issuer_key` under the name ISSUER."""
     trusted = ((ISSUER, issuer_trust_file(data_dir.parent / "trust", issuer_key)),)
-    ledger = replace(ledger_settings or LedgerSettings(), trusted_issuers=trusted)
+    # Threads unless a test asks for worker processes: a process pool per
+    # in-process ledger would make every such test pay for spawning it.
+    ledger = replace(ledger_settings or LedgerSettings(verify_workers=0), trusted_issuers=trusted)
     settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir)
     running = await create_ledger_server(settings, ledger, repository_factory=repository_factory)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")

@@ -106,7 +106,11 @@ async def test_register_answers_a_receipt_that_verifies_with_the_public_key_alon
         assert registration.entry.leaf_index == 0
         assert registration.entry.vcon_uuid == VCON.format(1)
         assert registration.entry.operation == "register"
-        assert registration.entry.signed_statement == raw
+        # The caller sent the statement: the answer does not carry it back...
+        assert registration.entry.signed_statement == b""
+        # ...but the entry holds it.
+        got = await ledger.stub.GetEntry(pb.GetEntryRequest(entry_id=registration.entry.entry_id))
+        assert got.registration.entry.signed_statement == raw
         assert not registration.already_registered
         key = await ledger_key(ledger.stub)
         verified = verify_receipt(registration.receipt, key, statement=raw)
@@ -117,6 +121,7 @@ async def test_register_answers_a_receipt_that_verifies_with_the_public_key_alon
         )
         assert again.registration.already_registered
         assert again.registration.entry == registration.entry
+        assert again.registration.receipt == registration.receipt
         checkpoint = await ledger.stub.GetCheckpoint(pb.GetCheckpointRequest())
         assert checkpoint.tree_size == 1
 

@@ -528,3 +528,33 @@ def test_fuzz_proof_numbers_raise_only_verification_errors(
     tampered = encode_sign1(protected, proof_header(size, index, hashes), None, signature)
     with pytest.raises(VerificationError):
         verify_receipt(tampered, LEDGER.public_key, statement=STATEMENTS[5])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    size=st.integers(min_value=1, max_value=2**40),
+    data=st.data(),
+)
+def test_the_fast_receipt_encoder_writes_what_the_generic_encoder_writes(
+    size: int, data: st.DataObject
+) -> None:
+    """ReceiptMaker hand-writes the per-leaf CBOR; it must be byte-identical to
+    encode_sign1 over the same values."""
+    index = data.draw(st.integers(min_value=0, max_value=size - 1))
+    path = data.draw(st.lists(st.binary(min_size=32, max_size=32), max_size=40))
+    key = _KEY
+    protected, signature = sign_tree_head(
+        key, origin="ledger.test/x", size=size, root=b"\x07" * 32, signed_at=_WHEN
+    )
+    reference = encode_sign1(
+        protected,
+        {VDP: {VDP_INCLUSION: [encode_cbor([size, index, list(path)])]}},
+        None,
+        signature,
+    )
+    made = make_receipt(protected, signature, tree_size=size, leaf_index=index, path=path)
+    assert made == reference
+
+
+_KEY = SigningKey.generate()
+_WHEN = datetime(2026, 11, 25, tzinfo=UTC)

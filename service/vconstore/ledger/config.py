@@ -51,7 +51,10 @@ class LedgerSettings:
     # first one, whichever comes first; one fsync and one signature per batch.
     batch_max_statements: int = 256
     batch_linger_ms: float = 2.0
-    # Threads that verify issuer signatures (cryptography releases the GIL there).
+    # Worker processes that parse statements and verify issuer signatures
+    # (admission.py says why processes); 0: threads in the ledger process.
+    verify_workers: int = 2
+    # Threads doing that when verify_workers is 0.
     verify_threads: int = 2
     # One statement's bytes; a statement is small (~400 bytes) and holds no content.
     max_statement_bytes: int = 64 * 1024
@@ -63,6 +66,8 @@ class LedgerSettings:
             raise SystemExit(
                 f"ledger origin must be non-empty, without spaces or '+', got {self.origin!r}"
             )
+        if self.verify_workers < 0:
+            raise SystemExit("ledger verify_workers must not be negative")
         for name in (
             "batch_max_statements",
             "verify_threads",
@@ -91,6 +96,7 @@ class LedgerSettings:
                 "VCON_LEDGER_BATCH_MAX_STATEMENTS", defaults.batch_max_statements
             ),
             batch_linger_ms=env_float("VCON_LEDGER_BATCH_LINGER_MS", defaults.batch_linger_ms),
+            verify_workers=env_int("VCON_LEDGER_VERIFY_WORKERS", defaults.verify_workers),
             verify_threads=env_int("VCON_LEDGER_VERIFY_THREADS", defaults.verify_threads),
         )
 

@@ -26,7 +26,7 @@ from vconstore_client.transparency.keys import (
 )
 from vconstore_client.transparency.merkle import EMPTY_ROOT
 
-__all__ = ["Keyring", "PublishedKey", "load_issuer_trust", "load_keyring", "read_public_key"]
+__all__ = ["Keyring", "PublishedKey", "load_keyring", "load_trusted_issuers", "read_public_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +129,14 @@ def load_keyring(settings: LedgerSettings, data_dir: Path) -> Keyring:
     return Keyring(current, retired, origin=settings.origin)
 
 
-def load_issuer_trust(settings: LedgerSettings) -> IssuerTrust:
+def load_trusted_issuers(settings: LedgerSettings) -> list[tuple[str, EllipticCurvePublicKey]]:
+    """(issuer name, key) pairs, refused at start-up if one key is trusted under two names."""
     issuers = [
         (name, read_public_key(path, what=f"key of trusted issuer {name!r}"))
         for name, path in settings.trusted_issuers
     ]
     try:
-        return IssuerTrust(issuers)
-    except ValueError as exc:  # one key trusted under two names
+        IssuerTrust(issuers)
+    except ValueError as exc:
         raise SystemExit(f"vconstore: trusted issuers: {exc}") from None
+    return issuers

@@ -3,8 +3,7 @@ proofs and checkpoints. The gRPC layer (servicer.py) only translates.
 
 Registration checks each statement once: a statement whose leaf hash is
 already in the log (or queued) is not verified again; a new one is parsed and
-its issuer signature verified on worker threads (cryptography releases the
-GIL while verifying, so this runs beside the event loop), then handed to the
+its issuer signature verified by admission.py's workers, then handed to the
 sequencer.
 """
 
@@ -15,21 +14,15 @@ import base64
 import binascii
 import re
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from vconstore.domain.errors import DomainError, InvalidRequest
 from vconstore.domain.uuids import canonical_uuid
-from vconstore.ledger.errors import (
-    EntryNotFound,
-    StatementMalformed,
-    StatementRejected,
-    TreeSizeOutOfRange,
-)
+from vconstore.ledger.admission import Admission
+from vconstore.ledger.errors import EntryNotFound, StatementMalformed, TreeSizeOutOfRange
 from vconstore.ledger.merkle import consistency_plan, inclusion_plan, root_plan
 from vconstore.ledger.ports import LeafRecord, LedgerRepository, TreeHead
 from vconstore.ledger.sequencer import Registration, Sequencer, receipt_for
-from vconstore.ledger.statements import IssuerTrust, Statement, parse_statement
 from vconstore_client.transparency.merkle import leaf_hash
 
 __all__ = [
@@ -75,36 +68,18 @@ class ConsistencyProof:
     second_root: bytes
 
 
-def _check_statements(trust: IssuerTrust, raws: Sequence[bytes]) -> list[Statement | DomainError]:
-    """Parse and verify, on a worker thread."""
-    results: list[Statement | DomainError] = []
-    for raw in raws:
-        try:
-            statement = parse_statement(raw)
-            trust.verify(statement)
-        except (StatementMalformed, StatementRejected) as error:
-            results.append(error)
-        else:
-            results.append(statement)
-    return results
-
-
 class TransparencyLog:
     def __init__(
         self,
         repository: LedgerRepository,
         sequencer: Sequencer,
-        trust: IssuerTrust,
+        admission: Admission,
         *,
-        verifier: Executor,
-        verify_threads: int,
         max_statement_bytes: int,
     ) -> None:
         self._repository = repository
         self._sequencer = sequencer
-        self._trust = trust
-        self._verifier = verifier
-        self._verify_threads = verify_threads
+        self._admission = admission
         self._max_statement_bytes = max_statement_bytes
 
     # --- registration ----------------------------------------------------------
@@ -135,12 +110,12 @@ class TransparencyLog:
                 waiting[i] = (queued, True)
             else:
                 to_verify.append(i)
-        checked = await self._check([raws[i] for i in to_verify])
+        checked = await self._admission.check([raws[i] for i in to_verify])
         for i, result in zip(to_verify, checked, strict=True):
             if isinstance(result, DomainError):
                 outcomes[i] = result
             else:
-                waiting[i] = self._sequencer.submit(hashes[i], result)
+                waiting[i] = self._sequencer.submit(hashes[i], raws[i], result)
         for i, (future, duplicate) in waiting.items():
             try:
                 # shield: one caller giving up must not cancel a future that
@@ -161,20 +136,6 @@ class TransparencyLog:
             else:
                 outcomes[i] = value
         return [outcome for outcome in outcomes if outcome is not None]
-
-    async def _check(self, raws: list[bytes]) -> list[Statement | DomainError]:
-        if not raws:
-            return []
-        loop = asyncio.get_running_loop()
-        chunk = -(-len(raws) // self._verify_threads)
-        parts = [raws[start : start + chunk] for start in range(0, len(raws), chunk)]
-        done = await asyncio.gather(
-            *(
-                loop.run_in_executor(self._verifier, _check_statements, self._trust, part)
-                for part in parts
-            )
-        )
-        return [result for part in done for result in part]
 
     # --- reads -------------------------------------------------------------------
 

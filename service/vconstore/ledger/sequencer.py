@@ -26,12 +26,12 @@ from typing import Final
 import structlog
 
 from vconstore.domain.errors import StorageUnavailable
+from vconstore.ledger.admission import Admitted
 from vconstore.ledger.checkpoint import signed_checkpoint
 from vconstore.ledger.merkle import CompactRange, inclusion_plan
 from vconstore.ledger.ports import AppendBatch, LeafRecord, LedgerRepository, NodeKey, TreeHead
-from vconstore.ledger.receipts import make_receipt, sign_tree_head
+from vconstore.ledger.receipts import ReceiptMaker, make_receipt, sign_tree_head
 from vconstore.ledger.signing import SigningKey
-from vconstore.ledger.statements import Statement
 
 __all__ = ["LogCorrupted", "Registration", "Sequencer", "receipt_for"]
 
@@ -55,7 +55,8 @@ class LogCorrupted(RuntimeError):
 @dataclass(slots=True)
 class _Pending:
     leaf_hash: bytes
-    statement: Statement
+    raw: bytes
+    admitted: Admitted
     # Resolves to a Registration, or to the LeafRecord of an entry that was
     # already in storage (the caller builds its receipt through the read path).
     future: asyncio.Future[Registration | LeafRecord]
@@ -159,7 +160,7 @@ class Sequencer:
         return item.future if item is not None else None
 
     def submit(
-        self, leaf_hash: bytes, statement: Statement
+        self, leaf_hash: bytes, raw: bytes, admitted: Admitted
     ) -> tuple[asyncio.Future[Registration | LeafRecord], bool]:
         """Queue a verified statement. Returns its future and whether the same
         statement was already queued (then both callers share one entry)."""
@@ -169,7 +170,7 @@ class Sequencer:
         self._require_ready()
         if not self._accepting:
             raise StorageUnavailable("the ledger is shutting down")
-        item = _Pending(leaf_hash, statement, asyncio.get_running_loop().create_future())
+        item = _Pending(leaf_hash, raw, admitted, asyncio.get_running_loop().create_future())
         self._in_flight[leaf_hash] = item
         self._queue.put_nowait(item)
         return item.future, False
@@ -260,9 +261,9 @@ class Sequencer:
                 LeafRecord(
                     index=tree.size,
                     leaf_hash=item.leaf_hash,
-                    statement=item.statement.raw,
-                    vcon_uuid=item.statement.subject,
-                    operation=item.statement.record.operation,
+                    statement=item.raw,
+                    vcon_uuid=item.admitted.vcon_uuid,
+                    operation=item.admitted.operation,
                     registered_at=now,
                 )
             )
@@ -272,9 +273,12 @@ class Sequencer:
         known = self._range.nodes()
         known.update(new_nodes)
         self._range, self._head = tree, head
+        receipts = ReceiptMaker(head.receipt_protected, head.receipt_signature, tree_size=head.size)
         for item, leaf in zip(fresh, leaves, strict=True):
             self._in_flight.pop(item.leaf_hash, None)
-            receipt = receipt_for(head, leaf.index, known)
+            receipt = receipts.make(
+                leaf.index, inclusion_plan(leaf.index, head.size).assemble(known)
+            )
             _resolve(item.future, Registration(leaf=leaf, receipt=receipt, tree_size=head.size))
 
     def _sign(self, tree: CompactRange, now: datetime) -> TreeHead:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
@@ -13,8 +12,9 @@ import structlog
 
 from vconstore.api.handlers import add_servicer
 from vconstore.config import Settings
+from vconstore.ledger.admission import Admission
 from vconstore.ledger.config import LedgerSettings
-from vconstore.ledger.keyring import Keyring, load_issuer_trust, load_keyring
+from vconstore.ledger.keyring import Keyring, load_keyring, load_trusted_issuers
 from vconstore.ledger.log import TransparencyLog
 from vconstore.ledger.ports import LedgerRepository
 from vconstore.ledger.sequencer import LogCorrupted, Sequencer
@@ -75,14 +75,14 @@ class RunningLedger:
     sequencer: Sequencer
     repository: LedgerRepository
     health: StorageHealth
-    verifier: ThreadPoolExecutor
+    admission: Admission
 
     async def stop(self, grace: float | None) -> None:
         """Drain calls, sequence what is queued, then release storage."""
         await self.health.stop()
         await self.server.stop(grace)
         await self.sequencer.stop()
-        self.verifier.shutdown(wait=True)
+        self.admission.close()
         await self.repository.close()
 
 
@@ -94,8 +94,8 @@ async def create_ledger_server(
 ) -> RunningLedger:
     data_dir = prepare_data_dir(settings.data_dir)
     keyring = load_keyring(ledger, data_dir)
-    trust = load_issuer_trust(ledger)
-    if not trust.kids:
+    issuers = load_trusted_issuers(ledger)
+    if not issuers:
         log.warning("no trusted issuers: every statement will be refused")
     repository = repository_factory(settings)
     try:
@@ -109,21 +109,22 @@ async def create_ledger_server(
         max_batch=ledger.batch_max_statements,
         linger=ledger.batch_linger_ms / 1000,
     )
-    verifier = ThreadPoolExecutor(ledger.verify_threads, thread_name_prefix="ledger-verify")
+    admission = Admission(issuers, workers=ledger.verify_workers, threads=ledger.verify_threads)
     try:
+        await admission.start()
         await sequencer.start()
     except LogCorrupted as exc:
+        admission.close()
         await repository.close()
         raise SystemExit(f"vconstore: the ledger's storage is inconsistent: {exc}") from None
     except BaseException:
+        admission.close()
         await repository.close()
         raise
     transparency_log = TransparencyLog(
         repository,
         sequencer,
-        trust,
-        verifier=verifier,
-        verify_threads=ledger.verify_threads,
+        admission,
         max_statement_bytes=ledger.max_statement_bytes,
     )
     server = new_server(settings.max_request_bytes)
@@ -151,7 +152,7 @@ async def create_ledger_server(
         sequencer=sequencer,
         repository=repository,
         health=health,
-        verifier=verifier,
+        admission=admission,
     )
     try:
         running.port = bind(server, settings.host, settings.port)

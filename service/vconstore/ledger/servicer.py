@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -30,7 +31,11 @@ def _timestamp(instant: datetime) -> Timestamp:
     return stamp
 
 
-def _registration(registration: Registration) -> pb.Registration:
+# Every entry of a batch shares its registration time: convert it once.
+_batch_timestamp = functools.lru_cache(maxsize=64)(_timestamp)
+
+
+def _registration(registration: Registration, *, with_statement: bool = True) -> pb.Registration:
     leaf = registration.leaf
     return pb.Registration(
         entry=pb.Entry(
@@ -38,8 +43,8 @@ def _registration(registration: Registration) -> pb.Registration:
             leaf_index=leaf.index,
             vcon_uuid=leaf.vcon_uuid,
             operation=leaf.operation,
-            signed_statement=leaf.statement,
-            registered_at=_timestamp(leaf.registered_at),
+            signed_statement=leaf.statement if with_statement else b"",
+            registered_at=_batch_timestamp(leaf.registered_at),
         ),
         receipt=registration.receipt,
         tree_size=registration.tree_size,
@@ -70,7 +75,9 @@ class LedgerServicer(LimitedServicer, ledger_service_pb2_grpc.LedgerServiceServi
         (outcome,) = await self._log.register([request.signed_statement])
         if isinstance(outcome, DomainError):
             raise outcome
-        return pb.RegisterStatementResponse(registration=_registration(outcome))
+        return pb.RegisterStatementResponse(
+            registration=_registration(outcome, with_statement=False)
+        )
 
     @rpc
     async def RegisterStatements(
@@ -87,7 +94,9 @@ class LedgerServicer(LimitedServicer, ledger_service_pb2_grpc.LedgerServiceServi
             if isinstance(outcome, DomainError):
                 response.results.add().error.CopyFrom(to_status(outcome))
             else:
-                response.results.add().registration.CopyFrom(_registration(outcome))
+                response.results.add().registration.CopyFrom(
+                    _registration(outcome, with_statement=False)
+                )
         return response
 
     @rpc

@@ -36,6 +36,7 @@ those three. Statements are at most 64 KiB.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -46,9 +47,10 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-import rfc8785
+import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from vconstore.domain.canonical import canonical_json
 from vconstore.ledger.errors import StatementMalformed, StatementRejected
 from vconstore.ledger.signing import SigningKey, encode_sign1, sign1
 from vconstore_client.transparency.cose import (
@@ -191,8 +193,7 @@ def _record_json(record: OperationRecord) -> bytes:
     }
     if record.parent_uuid is not None:
         members["parent_uuid"] = record.parent_uuid
-    encoded: bytes = rfc8785.dumps(members)
-    return encoded
+    return canonical_json(members)
 
 
 def make_statement(record: OperationRecord, key: SigningKey, issuer: str) -> bytes:
@@ -218,27 +219,25 @@ def make_statement(record: OperationRecord, key: SigningKey, issuer: str) -> byt
     return encode_sign1(protected_bytes, {}, payload, signature)
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            raise StatementMalformed(f"payload has duplicate member {name[:64]!r}")
-        result[name] = value
-    return result
+def _raise_if_duplicated(payload: bytes) -> None:
+    """The slow path of a refusal, to name a duplicate member if there is one."""
 
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for name, member in items:
+            if name in seen:
+                raise StatementMalformed(f"payload has duplicate member {name[:64]!r}")
+            seen[name] = member
+        return seen
 
-def _reject_constant(name: str) -> Any:
-    raise StatementMalformed(f"payload holds {name}, which is not JSON")
+    with contextlib.suppress(ValueError, RecursionError):
+        json.loads(payload, object_pairs_hook=pairs)
 
 
 def _parse_record(payload: bytes) -> OperationRecord:
     try:
-        value = json.loads(
-            payload.decode("utf-8"),
-            object_pairs_hook=_reject_duplicates,
-            parse_constant=_reject_constant,
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
         raise StatementMalformed("payload is not JSON") from None
     if not isinstance(value, dict):
         raise StatementMalformed("payload is not a JSON object")
@@ -251,11 +250,10 @@ def _parse_record(payload: bytes) -> OperationRecord:
     for name, member in value.items():
         if not isinstance(member, str):
             raise StatementMalformed(f"payload member {name!r} is not a string")
-    try:
-        canonical = rfc8785.dumps(value)
-    except Exception:  # the reference implementation's own error types
-        raise StatementMalformed("payload is not RFC 8785 canonical JSON") from None
-    if canonical != payload:
+    # Re-encoding must give the very bytes received: this also refuses
+    # duplicate members (the parsed object has fewer), which orjson keeps quiet.
+    if canonical_json(value) != payload:
+        _raise_if_duplicated(payload)
         raise StatementMalformed("payload is not RFC 8785 canonical JSON")
     issued_at = _parse_issued_at(value["issued_at"])
     if issued_at is None:

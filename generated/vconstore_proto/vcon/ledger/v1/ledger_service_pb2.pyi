@@ -41,7 +41,10 @@ class Entry(_message.Message):
     operation: _builtins.str
     """register, amend, redact or delete."""
     signed_statement: _builtins.bytes
-    """The COSE_Sign1 bytes exactly as registered."""
+    """The COSE_Sign1 bytes exactly as registered. Left empty in the answers
+    of RegisterStatement(s), whose caller sent them (half of the bytes of
+    a batch's answer otherwise).
+    """
     @_builtins.property
     def registered_at(self) -> _timestamp_pb2.Timestamp:
         """When the entry was sequenced into the log."""
