@@ -219,7 +219,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--statements", type=int, default=30_000)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--proof-leaves", type=int, default=0)
     parser.add_argument("--proof-samples", type=int, default=2000)
     args = parser.parse_args()
