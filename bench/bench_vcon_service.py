@@ -212,6 +212,8 @@ def start(
     )
     assert process.stdout is not None
     line = process.stdout.readline()
+    if line.startswith("ledger ready on "):  # `vconstore up` starts its ledger first
+        line = process.stdout.readline()
     if READY not in line:
         process.kill()
         raise SystemExit(f"server did not start: {line!r}")
