@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from vconstore import __version__
 from vconstore.config import Settings
+from vconstore.ledger.config import DEFAULT_ORIGIN
 from vconstore.logging_setup import configure_logging
+
+LEDGER_DEFAULT_PORT = 50052
 
 
 def _storage_options(parser: argparse.ArgumentParser, *, default_port: int, what: str) -> None:
@@ -35,7 +39,9 @@ def _storage_options(parser: argparse.ArgumentParser, *, default_port: int, what
     parser.add_argument(
         "--mongodb-database", help="MongoDB database (default vconstore; env VCON_MONGODB_DATABASE)"
     )
-    parser.add_argument("--log-level", help="debug, info, warning or error (env VCON_LOG_LEVEL)")
+    parser.add_argument(
+        "--log-level", help="debug, info, warning or error (default info; env VCON_LOG_LEVEL)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,13 +90,18 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Also by environment: VCON_LEDGER_KEY (the signing key as PEM text), "
         "VCON_LEDGER_KEY_FILE, VCON_LEDGER_RETIRED_KEYS, VCON_LEDGER_TRUSTED_ISSUERS "
         "(NAME=PEM_FILE,...), VCON_LEDGER_ORIGIN, VCON_LEDGER_BATCH_MAX_STATEMENTS, "
-        "VCON_LEDGER_BATCH_LINGER_MS, VCON_LEDGER_VERIFY_THREADS (see README.md).",
+        "VCON_LEDGER_BATCH_LINGER_MS, VCON_LEDGER_VERIFY_WORKERS, VCON_LEDGER_VERIFY_THREADS "
+        "(see README.md).",
     )
     _storage_options(
-        serve, default_port=50051, what="the ledger's SQLite file and generated key live"
+        serve,
+        default_port=LEDGER_DEFAULT_PORT,
+        what="the ledger's SQLite file and generated key live",
     )
     serve.add_argument(
-        "--origin", help="the log's name in checkpoints and receipts (env VCON_LEDGER_ORIGIN)"
+        "--origin",
+        help="the log's name in checkpoints and receipts "
+        f"(default {DEFAULT_ORIGIN}; env VCON_LEDGER_ORIGIN)",
     )
     serve.add_argument(
         "--key-file",
@@ -141,6 +152,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "ledger" and args.port is None and not os.environ.get("VCON_PORT"):
+        args.port = LEDGER_DEFAULT_PORT
     settings = _settings(args)
     configure_logging(settings.log_level)
     if args.command == "up":

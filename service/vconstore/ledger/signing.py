@@ -109,7 +109,7 @@ class SigningKey:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
-        _log.info("generated a new ledger signing key %s in %s", key.kid_text, path)
+        _log.info("generated a new ES256 signing key %s in %s", key.kid_text, path)
         return key
 
     @classmethod
