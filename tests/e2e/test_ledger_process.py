@@ -3,6 +3,7 @@ on its own port) or alone with `vconstore ledger serve`, over real gRPC."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -23,7 +24,11 @@ from tests.support import LEDGER_READY_PREFIX, ServerProcess, issuer_trust_file
 from vconstore.ledger.signing import SigningKey
 from vconstore.ledger.statements import OperationRecord, make_statement
 from vconstore.up import ISSUER_KEY_FILE, ISSUER_NAME
-from vconstore_client.transparency import verify_checkpoint, verify_receipt
+from vconstore_client.transparency import (
+    verify_checkpoint,
+    verify_consistency_proof,
+    verify_receipt,
+)
 from vconstore_client.transparency.keys import public_key_from_pem
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2 as pb
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2_grpc
@@ -244,3 +249,72 @@ def test_grpcurl_reaches_the_ledger(server: ServerProcess, grpcurl: str) -> None
     )
     checkpoint = json.loads(answer.stdout)
     assert checkpoint["checkpoint"].startswith(checkpoint["origin"] + "\n0\n")
+
+
+async def test_acknowledged_registrations_survive_a_sigkill(
+    tmp_path: Path, issuer: tuple[SigningKey, Path]
+) -> None:
+    """Registrations answered before the ledger is killed are all in the log
+    after a restart, with receipts that still verify, and the tree the
+    restart resumes is consistent with every checkpoint seen before."""
+    key, trust = issuer
+    ledger = _ledger_serve(tmp_path / "ledger", trust)
+    raws = [_statement(key, "press", n) for n in range(600)]
+    acknowledged: list[tuple[bytes, pb.Registration]] = []
+    checkpoints: list[pb.GetCheckpointResponse] = []
+    try:
+        async with grpc.aio.insecure_channel(ledger.address) as channel:
+            stub = ledger_service_pb2_grpc.LedgerServiceStub(channel)
+
+            async def register(chunk: list[bytes]) -> None:
+                try:
+                    answer = await stub.RegisterStatements(
+                        pb.RegisterStatementsRequest(signed_statements=chunk)
+                    )
+                except grpc.aio.AioRpcError:
+                    return  # the kill came first: not acknowledged
+                acknowledged.extend(
+                    (raw, result.registration)
+                    for raw, result in zip(chunk, answer.results, strict=True)
+                )
+                if len(acknowledged) >= 100:
+                    enough.set()
+
+            enough = asyncio.Event()
+            tasks = [
+                asyncio.create_task(register(raws[i : i + 20])) for i in range(0, len(raws), 20)
+            ]
+            # Kill once 100 are answered, with the rest still in flight.
+            await enough.wait()
+            checkpoints.append(await stub.GetCheckpoint(pb.GetCheckpointRequest()))
+            ledger.process.kill()
+            ledger.process.wait(timeout=10)
+            await asyncio.gather(*tasks)
+    finally:
+        if ledger.process.poll() is None:
+            ledger.process.kill()
+    assert acknowledged
+    ledger = _ledger_serve(tmp_path / "ledger", trust)
+    try:
+        async with grpc.aio.insecure_channel(ledger.address) as channel:
+            stub = ledger_service_pb2_grpc.LedgerServiceStub(channel)
+            public = public_key_from_pem(await _current_key_pem(ledger.address))
+            after = await stub.GetCheckpoint(pb.GetCheckpointRequest())
+            assert after.tree_size >= len(acknowledged)
+            for raw, registration in acknowledged:
+                got = await stub.GetEntry(pb.GetEntryRequest(entry_id=registration.entry.entry_id))
+                assert got.registration.entry.leaf_index == registration.entry.leaf_index
+                verify_receipt(registration.receipt, public, statement=raw)
+            for before in checkpoints:
+                proof = await stub.GetConsistencyProof(
+                    pb.GetConsistencyProofRequest(first_tree_size=before.tree_size)
+                )
+                verify_consistency_proof(
+                    before.tree_size,
+                    proof.second_tree_size,
+                    before.root_hash,
+                    proof.second_root_hash,
+                    list(proof.hashes),
+                )
+    finally:
+        assert ledger.terminate() == 0
