@@ -50,7 +50,7 @@ from pymongo.errors import (
     OperationFailure,
     ServerSelectionTimeoutError,
 )
-from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult
+from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 
 from vconstore.storage.mongo import MongoOptions
 
@@ -177,6 +177,15 @@ class StandInCollection:
         stored = [_as_stored(document) for document in documents]
         self._mock.insert_many(stored, ordered=ordered)
         return InsertManyResult([document["_id"] for document in stored], acknowledged=True)
+
+    async def update_one(
+        self, filter: Mapping[str, Any], update: Mapping[str, Any], *, upsert: bool = False
+    ) -> UpdateResult:
+        """An upsert whose filter misses a document with the same _id raises
+        DuplicateKeyError, as the server does."""
+        await self.database.client._reach()
+        result = self._mock.update_one(_as_bson(filter), _as_bson(update), upsert=upsert)
+        return UpdateResult(result.raw_result, acknowledged=True)
 
     async def find_one(
         self, filter: Mapping[str, Any], projection: Mapping[str, Any] | None = None

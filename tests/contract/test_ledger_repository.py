@@ -20,7 +20,7 @@ import pytest
 
 from vconstore.domain.errors import StorageUnavailable
 from vconstore.ledger.ports import AppendBatch, LeafRecord, LedgerRepository
-from vconstore.ledger.storage.mongo import HEADS, LEAVES, NODES, leaf_document, node_id
+from vconstore.ledger.storage.mongo import HEADS, LEASE, LEAVES, NODES, leaf_document, node_id
 from vconstore.ledger.storage.sqlite import SqliteLedgerRepository
 from vconstore.storage.sqlite import SchemaTooNew
 
@@ -311,7 +311,9 @@ async def open_mongo_ledger(tmp_path: Path) -> AsyncIterator[OpenMongoLedger]:
             await repo.close()
 
 
-async def test_mongo_a_half_written_batch_is_invisible_then_discarded(tmp_path: Path) -> None:
+async def test_mongo_a_half_written_batch_is_invisible_then_discarded_by_the_next_writer(
+    tmp_path: Path,
+) -> None:
     async with open_mongo_ledger(tmp_path) as mongo:
         repo, raw = mongo.repo, mongo.raw
         await repo.append(make_batch(0, 4))
@@ -331,12 +333,53 @@ async def test_mongo_a_half_written_batch_is_invisible_then_discarded(tmp_path: 
         reopened = mongo.storage.new_repository()
         await reopened.open()
         try:
-            await reopened.ping()  # waits for the discarding open() started
-            assert await _counts(raw) == (4, len(created_nodes(0, 4)), 1)
+            # Opening discards nothing (a reader must never touch a writer's
+            # batch); the leftovers stay invisible...
+            await reopened.ping()
+            assert await _counts(raw) == (9, len(created_nodes(0, 9)), 1)
+            await assert_state(reopened, 4, [4])
+            # ...until this instance, now the writer, appends: it clears them first.
             await reopened.append(make_batch(4, 5))
             await assert_state(reopened, 9, [4, 9])
         finally:
             await reopened.close()
+
+
+async def test_mongo_one_writer_at_a_time(tmp_path: Path) -> None:
+    """A second ledger process on the same database cannot append (and so
+    cannot discard the first one's half-written batch) while the first holds
+    the writer lease; it takes over once the first closes, or once a crashed
+    first's lease has run out."""
+    async with open_mongo_ledger(tmp_path) as mongo:
+        first, raw = mongo.repo, mongo.raw
+        await first.append(make_batch(0, 2))
+        second = mongo.storage.new_repository()
+        await second.open()
+        try:
+            with pytest.raises(StorageUnavailable, match="writer lease"):
+                await second.append(make_batch(2, 3))
+            await first.append(make_batch(2, 3))  # the holder goes on
+            await first.close()  # releases the lease
+            await second.append(make_batch(5, 1))
+            await assert_state(second, 6, [2, 5, 6])
+
+            third = mongo.storage.new_repository()
+            await third.open()
+            try:
+                with pytest.raises(StorageUnavailable, match="writer lease"):
+                    await third.append(make_batch(6, 1))
+                # The holder crashed: nobody renews its lease, which runs out.
+                await raw[LEASE].update_one(
+                    {"_id": "writer"}, {"$set": {"until": datetime.now(UTC) - timedelta(1)}}
+                )
+                await third.append(make_batch(6, 1))
+                await assert_state(third, 7, [2, 5, 6, 7])
+                with pytest.raises(StorageUnavailable, match="writer lease"):
+                    await second.append(make_batch(7, 1))
+            finally:
+                await third.close()
+        finally:
+            await second.close()
 
 
 async def test_mongo_a_batch_is_retried_after_a_failed_append_without_reopening(

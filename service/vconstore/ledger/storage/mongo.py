@@ -28,27 +28,36 @@ the commit point:
   a half-written batch lies entirely at or beyond S, so it is invisible. Two
   round trips per read (the head, then the data); a proof's nodes are still
   one query. Whatever lies below S is committed and is never changed again.
-* What lies beyond S is a crash's (or a failed append's) leftover. The
-  preparation that open() starts in the background, and which every call
-  waits for, deletes it; so does the next append() of this instance after
-  one of its appends failed. A retried batch is then written on a clean
-  slate, whether or not it is the same batch as before: duplicates of a
-  first attempt cannot collide with it, and stale ones cannot survive it.
+* What lies beyond S is a crash's (or a failed append's) leftover. The first
+  append() of an instance deletes it (once it holds the writer lease, below),
+  and so does the next append() after one of its appends failed. A retried
+  batch is then written on a clean slate, whether or not it is the same
+  batch as before: duplicates of a first attempt cannot collide with it, and
+  stale ones cannot survive it.
 
 After an append fails (StorageUnavailable), whether its head was written is
 unknown: the caller compares latest_head() with the head it tried to write.
 
-Caveat: the discarding assumes one sequencer per log, as the port does. An
-instance opened while another instance is in the middle of an append would
-delete that append's leaves before its head is written.
+Only one process appends: the discarding would otherwise delete another
+process's half-written batch. Appending takes a lease document
+(`ledger_writer`: owner, until), renewed by every append and released on
+close; a second ledger process on the same database fails its appends with
+StorageUnavailable until the first stops or its lease expires (LEASE_SECONDS
+after its last append), then takes over, discarding leftovers first. A writer
+that stalls for longer than the lease in the middle of an append could still
+collide with its successor: run one ledger process per log (on Kubernetes,
+one replica with the Recreate strategy).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
@@ -58,6 +67,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from vconstore.domain.errors import StorageUnavailable
 from vconstore.ledger.ports import AppendBatch, LeafRecord, NodeKey, TreeHead
 from vconstore.storage.mongo.lifecycle import (
     ClientFactory,
@@ -78,6 +88,11 @@ _log = logging.getLogger(__name__)
 LEAVES: Final = "ledger_leaves"
 NODES: Final = "ledger_nodes"
 HEADS: Final = "ledger_heads"
+LEASE: Final = "ledger_writer"
+# How long an appending process keeps the log after its last append; another
+# process may take over once it has run out (a crashed writer's is not released).
+LEASE_SECONDS: Final = 30.0
+_LEASE_ID: Final = "writer"
 
 BY_LEAF_HASH: Final = "leaf_hash"
 BY_VCON: Final = "vcon_uuid_id"
@@ -111,6 +126,8 @@ class _Collections:
     heads: AsyncCollection[Document]
     # Read at majority: only heads that no failover can roll back are served.
     committed_heads: AsyncCollection[Document]
+    # One document: which ledger process may append, until when.
+    lease: AsyncCollection[Document]
 
 
 class MongoLedgerRepository:
@@ -118,7 +135,7 @@ class MongoLedgerRepository:
     and how a batch commits without transactions).
 
     open() does not wait for MongoDB: it validates the URI, creates the client
-    and starts the preparation (indexes, discarding leftovers) in the
+    and starts the preparation (indexes) in the
     background; every call waits for it, restarting it if it failed, and fails
     with StorageUnavailable while MongoDB is unreachable.
 
@@ -141,8 +158,12 @@ class MongoLedgerRepository:
         )
         # One append at a time in this instance, as SQLite's writer thread does.
         self._appending = asyncio.Lock()
-        # Whether anything may lie beyond the latest head (a failed append's).
+        # Whether anything may lie beyond the latest head (a failed append's,
+        # or a crashed process's): discarded before this instance's first append.
         self._leftovers = True
+        # The writer lease (see _hold_lease): who we are, and until when we held it.
+        self._owner = uuid.uuid4().hex
+        self._lease_until: datetime | None = None
 
     @property
     def options(self) -> MongoOptions:
@@ -152,6 +173,12 @@ class MongoLedgerRepository:
         await self._connection.open()
 
     async def close(self) -> None:
+        if self._lease_until is not None:
+            # Hand the log over at once rather than after the lease runs out.
+            with contextlib.suppress(StorageUnavailable), self._connection.translated():
+                collections = await self._connection.ready()
+                await collections.lease.delete_one({"_id": _LEASE_ID, "owner": self._owner})
+            self._lease_until = None
         await self._connection.close()
 
     async def ping(self) -> None:
@@ -165,6 +192,7 @@ class MongoLedgerRepository:
         async with self._appending:
             with self._connection.translated():
                 collections = await self._connection.ready()
+                await self._hold_lease(collections.lease)
                 size = await _latest_size(collections.heads)
                 check_next(batch, size)
                 if self._leftovers:
@@ -226,6 +254,36 @@ class MongoLedgerRepository:
 
     # --- internals -------------------------------------------------------------
 
+    async def _hold_lease(self, lease: AsyncCollection[Document]) -> None:
+        """Become, or stay, the log's only writer before appending.
+
+        Without transactions, a second ledger process (a rolling deploy, a
+        misconfigured replica count) would discard the first one's half-written
+        batch as leftovers, and the first one's head would then cover leaves
+        that are gone. So appending needs the lease document: taken when free
+        or expired, renewed by each append, released on close. A process that
+        does not hold it fails its appends with StorageUnavailable until the
+        holder stops or its lease runs out (LEASE_SECONDS after its last append).
+        """
+        # Checked and renewed on every append (one small write per batch), so
+        # a writer whose lease another process took over fails at its next batch.
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=LEASE_SECONDS)
+        try:
+            await lease.update_one(
+                {"_id": _LEASE_ID, "$or": [{"owner": self._owner}, {"until": {"$lt": now}}]},
+                {"$set": {"owner": self._owner, "until": until}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            # The filter missed a live lease of another owner; the upsert then
+            # collided with that document's _id.
+            self._lease_until = None
+            raise StorageUnavailable(
+                "another ledger process is appending to this log (it holds the writer lease)"
+            ) from None
+        self._lease_until = until
+
     async def _committed_leaves(
         self, query: Document, *, limit: int, hint: str | None = None
     ) -> list[LeafRecord]:
@@ -254,12 +312,11 @@ class MongoLedgerRepository:
             nodes=database.get_collection(NODES),
             heads=database.get_collection(HEADS),
             committed_heads=database.get_collection(HEADS, read_concern=ReadConcern("majority")),
+            lease=database.get_collection(LEASE),
         )
 
         async def prepare() -> None:
             await collections.leaves.create_indexes(list(LEAF_INDEXES))
-            await _discard_beyond(collections, await _latest_size(collections.heads))
-            self._leftovers = False
 
         return collections, prepare
 
