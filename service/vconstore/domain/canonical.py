@@ -51,13 +51,30 @@ def content_hash(value: object, *, from_ijson: bool = False) -> str:
 #   once a key has a character above U+FFFF.
 #
 # Each pattern may also match inside a string value (a chat line "...v1.0,"
-# or the hex of a uuid "8b2e-9dd8"); exponent hits are confirmed by looking
-# back for a number's start, and any remaining false positive only costs the
-# slower reference implementation.
+# or "ratio:3e5"); such a false positive only costs the slower reference
+# implementation.
 _INTEGRAL_FLOAT = re.compile(rb"\.0(?=[,\]}]|$)")
-_EXPONENT = re.compile(rb"[eE][-+]?\d")
-_NUMBER_BODY = frozenset(b"0123456789.-")
-_BEFORE_NUMBER = frozenset(b":,[")
+# Exponents: a class-led pattern such as [eE]\d makes the regex engine test
+# every byte (~33 µs for 4 KB), so the text is first mapped, at C speed, onto
+# a few symbols: where a value may start (":,[" -> ":"), digits ("0"),
+# e/E ("e"), signs ("-"), "." (itself), anything else ("x"). A number with an
+# exponent is then ":" -?0+(.0+)?e, found by a literal-led pattern. The start
+# of the text counts as a value start too.
+_NUMBER_SHAPES = bytes(
+    ord(":")
+    if byte in b":,["
+    else ord("0")
+    if byte in b"0123456789"
+    else ord("e")
+    if byte in b"eE"
+    else ord("-")
+    if byte in b"-+"
+    else ord(".")
+    if byte == ord(".")
+    else ord("x")
+    for byte in range(256)
+)
+_EXPONENT_NUMBER = re.compile(rb":-?0+(?:\.0+)?e")
 # A key (a string followed by ':') holding a character above U+FFFF (its UTF-8
 # lead byte is F0-F4).
 _ASTRAL_KEY = re.compile(rb'[\xf0-\xf4][^"\\]*(?:\\.[^"\\]*)*":')
@@ -68,12 +85,10 @@ def _bytes_agree(encoded: bytes) -> bool:
     """True when orjson's sorted encoding is byte-identical to JCS."""
     if _INTEGRAL_FLOAT.search(encoded):
         return False
-    for hit in _EXPONENT.finditer(encoded):
-        start = hit.start()
-        while start > 0 and encoded[start - 1] in _NUMBER_BODY:
-            start -= 1
-        if start < hit.start() and (start == 0 or encoded[start - 1] in _BEFORE_NUMBER):
-            return False
+    shapes = encoded.translate(_NUMBER_SHAPES)
+    # "0e" (a digit, then e/E) is rare outside numbers and found by memmem.
+    if b"0e" in shapes and _EXPONENT_NUMBER.search(b":" + shapes):
+        return False
     return encoded.isascii() or _ASTRAL_KEY.search(encoded) is None
 
 
