@@ -29,6 +29,7 @@ from vconstore_client.transparency import (
     VerificationError,
     leaf_hash,
     verify_checkpoint,
+    verify_checkpoint_consistency,
     verify_consistency_proof,
     verify_inclusion_proof,
     verify_receipt,
@@ -433,3 +434,47 @@ async def test_a_rotated_key_keeps_old_receipts_verifiable(tmp_path: Path) -> No
             pb.GetEntryRequest(entry_id="sha256:" + leaf_hash(raw_old).hex())
         )
         assert verify_receipt(got.registration.receipt, by_kid, statement=raw_old).kid == old.kid
+
+
+async def test_an_auditor_checks_every_pair_of_checkpoints_it_saw(tmp_path: Path) -> None:
+    """Checkpoints fetched as the log grows are pairwise consistent, shown by
+    the client's verifier from the two signed notes and GetConsistencyProof
+    alone; a wrong pair, a tampered proof or another key is refused."""
+    issuer = SigningKey.generate()
+    async with inprocess_ledger(tmp_path / "ledger", issuer) as ledger:
+        key = await ledger_key(ledger.stub)
+        seen = [(await ledger.stub.GetCheckpoint(pb.GetCheckpointRequest())).checkpoint]
+        for start, count in ((0, 1), (1, 3), (4, 4), (8, 5)):
+            raws = [statement(issuer, n) for n in range(start, start + count)]
+            await ledger.stub.RegisterStatements(
+                pb.RegisterStatementsRequest(signed_statements=raws)
+            )
+            seen.append((await ledger.stub.GetCheckpoint(pb.GetCheckpointRequest())).checkpoint)
+        sizes = [0, 1, 4, 8, 13]
+        for i, older in enumerate(seen):
+            for newer, newer_size in zip(seen[i:], sizes[i:], strict=True):
+                hashes: list[bytes] = []
+                if sizes[i]:
+                    proof = await ledger.stub.GetConsistencyProof(
+                        pb.GetConsistencyProofRequest(
+                            first_tree_size=sizes[i], second_tree_size=newer_size
+                        )
+                    )
+                    hashes = list(proof.hashes)
+                first, second = verify_checkpoint_consistency(older, newer, hashes, key)
+                assert (first.size, second.size) == (sizes[i], newer_size)
+
+        proof = await ledger.stub.GetConsistencyProof(
+            pb.GetConsistencyProofRequest(first_tree_size=4, second_tree_size=13)
+        )
+        good = list(proof.hashes)
+        verify_checkpoint_consistency(seen[2], seen[4], good, key)
+        with pytest.raises(VerificationError):
+            verify_checkpoint_consistency(seen[4], seen[2], good, key)  # newer first
+        with pytest.raises(VerificationError):
+            verify_checkpoint_consistency(seen[3], seen[4], good, key)  # proof of another pair
+        tampered = [good[0][:-1] + bytes([good[0][-1] ^ 1]), *good[1:]]
+        with pytest.raises(VerificationError):
+            verify_checkpoint_consistency(seen[2], seen[4], tampered, key)
+        with pytest.raises(VerificationError):
+            verify_checkpoint_consistency(seen[2], seen[4], good, SigningKey.generate().public_key)

@@ -20,6 +20,7 @@ from vconstore_client.transparency.checkpoint import (
     note_verifier_key,
     parse_checkpoint,
     verify_checkpoint,
+    verify_checkpoint_consistency,
 )
 from vconstore_client.transparency.cose import Sign1, decode_sign1, verify_es256
 from vconstore_client.transparency.errors import (
@@ -64,6 +65,7 @@ __all__ = [
     "public_key_to_jwk",
     "root_from_inclusion_proof",
     "verify_checkpoint",
+    "verify_checkpoint_consistency",
     "verify_consistency_proof",
     "verify_es256",
     "verify_inclusion_proof",

@@ -38,14 +38,16 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from vconstore_client.transparency.errors import FormatError, SignatureError
+from vconstore_client.transparency.errors import FormatError, ProofError, SignatureError
 from vconstore_client.transparency.keys import require_p256
+from vconstore_client.transparency.merkle import verify_consistency_proof
 
 __all__ = [
     "MAX_NOTE_BYTES",
@@ -58,6 +60,7 @@ __all__ = [
     "parse_checkpoint",
     "split_note",
     "verify_checkpoint",
+    "verify_checkpoint_consistency",
 ]
 
 SIGNATURE_TYPE_ECDSA = 0x02
@@ -217,3 +220,32 @@ def verify_checkpoint(
     if not verified:
         raise SignatureError(f"the checkpoint has no signature from the key of {name_wanted}")
     return checkpoint
+
+
+def verify_checkpoint_consistency(
+    older: str,
+    newer: str,
+    proof: Sequence[bytes],
+    public_key: ec.EllipticCurvePublicKey,
+    *,
+    origin: str | None = None,
+) -> tuple[Checkpoint, Checkpoint]:
+    """What an auditor or witness checks between two checkpoints it was shown:
+    both are signed by the log key, name the same log, and the RFC 9162
+    consistency proof (GetConsistencyProof between their sizes) shows that the
+    newer tree extends the older one, so nothing was rewritten in between.
+    Two checkpoints of one size must have the same root. Raises FormatError,
+    SignatureError or ProofError."""
+    first = verify_checkpoint(older, public_key, origin=origin)
+    second = verify_checkpoint(newer, public_key, origin=first.origin)
+    if first.size > second.size:
+        raise FormatError(
+            f"the older checkpoint has size {first.size}, more than the newer {second.size}"
+        )
+    if first.size == 0:
+        # Every tree extends the empty one; RFC 9162 has no proof for it.
+        if proof:
+            raise ProofError("a consistency proof from the empty tree must be empty")
+        return first, second
+    verify_consistency_proof(first.size, second.size, first.root, second.root, proof)
+    return first, second
