@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -478,3 +479,24 @@ async def test_an_auditor_checks_every_pair_of_checkpoints_it_saw(tmp_path: Path
             verify_checkpoint_consistency(seen[2], seen[4], tampered, key)
         with pytest.raises(VerificationError):
             verify_checkpoint_consistency(seen[2], seen[4], good, SigningKey.generate().public_key)
+
+
+async def test_registration_survives_a_killed_checking_worker(tmp_path: Path) -> None:
+    """Statements are checked in worker processes; if one dies, new workers
+    take over and the registrations in flight are checked again."""
+    issuer = SigningKey.generate()
+    async with inprocess_ledger(
+        tmp_path / "ledger", issuer, ledger_settings=LedgerSettings(verify_workers=1)
+    ) as ledger:
+        first = statement(issuer, 1)
+        await ledger.stub.RegisterStatement(pb.RegisterStatementRequest(signed_statement=first))
+        executor = ledger.running.admission._executor
+        assert isinstance(executor, ProcessPoolExecutor)
+        for process in list(executor._processes.values()):
+            process.kill()
+            process.join()
+        answer = await ledger.stub.RegisterStatements(
+            pb.RegisterStatementsRequest(signed_statements=[statement(issuer, n) for n in (2, 3)])
+        )
+        assert [r.registration.entry.leaf_index for r in answer.results] == [1, 2]
+        assert ledger.running.admission._executor is not executor  # the pool was replaced

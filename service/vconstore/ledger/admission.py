@@ -17,8 +17,10 @@ import asyncio
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
@@ -28,6 +30,8 @@ from vconstore.ledger.statements import IssuerTrust, parse_statement
 from vconstore_client.transparency.keys import public_key_from_pem
 
 __all__ = ["Admission", "Admitted"]
+
+log = structlog.get_logger("vconstore.ledger.admission")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +98,22 @@ class Admission:
         # In threads, this process's own trust (several ledgers may share a
         # process in tests); in processes, the one each worker installed.
         self._trust: IssuerTrust | None = None
+        self._workers = workers
+        self._pems = pems
         if workers > 0:
-            # spawn, not fork: forking a process that runs gRPC's threads is unsafe.
-            self._executor = ProcessPoolExecutor(
-                workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_install,
-                initargs=(pems,),
-            )
+            self._executor = self._process_pool()
         else:
             self._trust = IssuerTrust(issuers)
             self._executor = ThreadPoolExecutor(threads, thread_name_prefix="ledger-verify")
+
+    def _process_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: forking a process that runs gRPC's threads is unsafe.
+        return ProcessPoolExecutor(
+            self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_install,
+            initargs=(self._pems,),
+        )
 
     async def start(self) -> None:
         """Start the workers now rather than on the first registration."""
@@ -119,13 +128,26 @@ class Admission:
     async def check(self, raws: Sequence[bytes]) -> list[Admitted | DomainError]:
         if not raws:
             return []
-        loop = asyncio.get_running_loop()
         chunk = -(-len(raws) // self._parallelism)
         parts = [raws[start : start + chunk] for start in range(0, len(raws), chunk)]
-        done = await asyncio.gather(
-            *(loop.run_in_executor(self._executor, _check, part, self._trust) for part in parts)
-        )
+        try:
+            done = await self._run(parts)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): the pool is unusable for
+            # good, so replace it and check these statements again (checking
+            # has no side effects).
+            log.error("a statement-checking worker died; starting new workers")
+            broken, self._executor = self._executor, self._process_pool()
+            broken.shutdown(wait=False, cancel_futures=True)
+            done = await self._run(parts)
         return [_outcome(verdict) for part in done for verdict in part]
+
+    async def _run(self, parts: list[Sequence[bytes]]) -> list[list[_Verdict]]:
+        loop = asyncio.get_running_loop()
+        executor = self._executor
+        return await asyncio.gather(
+            *(loop.run_in_executor(executor, _check, part, self._trust) for part in parts)
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
