@@ -187,6 +187,14 @@ class StandInCollection:
         result = self._mock.update_one(_as_bson(filter), _as_bson(update), upsert=upsert)
         return UpdateResult(result.raw_result, acknowledged=True)
 
+    async def find_one_and_update(
+        self, filter: Mapping[str, Any], update: Mapping[str, Any], *, upsert: bool = False
+    ) -> Document | None:
+        """The document before the update (None if the upsert inserted it)."""
+        await self.database.client._reach()
+        found = self._mock.find_one_and_update(_as_bson(filter), _as_bson(update), upsert=upsert)
+        return None if found is None else dict(found)
+
     async def find_one(
         self, filter: Mapping[str, Any], projection: Mapping[str, Any] | None = None
     ) -> Document | None:

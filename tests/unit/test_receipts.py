@@ -377,6 +377,10 @@ def test_protected_header_requirements() -> None:
         ({**base, 99: 1}, FormatError, "unknown label"),
         ({**base, 2: [99]}, FormatError, "crit"),
         ({**base, 2: []}, FormatError, "crit"),
+        # Unhashable labels: found by a review, they raised TypeError.
+        ({**base, 2: [[1]]}, FormatError, "crit"),
+        ({**base, 2: [{1: 2}]}, FormatError, "crit"),
+        ({**base, VDS: True}, FormatError, "vds"),
         ({**base, TREE_SIZE: "2"}, FormatError, "tree size"),
     ]
     for protected, error, message in cases:

@@ -147,7 +147,8 @@ def verify_receipt(
     protected = sign1.protected
     if protected.get(ALG) != ALG_ES256:
         raise FormatError(f"receipt alg is {protected.get(ALG)!r}, expected ES256 (-7)")
-    if protected.get(VDS) != VDS_RFC9162_SHA256:
+    vds = protected.get(VDS)
+    if type(vds) is not int or vds != VDS_RFC9162_SHA256:
         raise FormatError(f"receipt vds is {protected.get(VDS)!r}, expected RFC9162_SHA256 (1)")
     unknown = set(protected) - _PROTECTED_LABELS
     if unknown:
@@ -157,6 +158,10 @@ def verify_receipt(
     crit = protected.get(CRIT, [None])
     if not isinstance(crit, list) or not crit:
         raise FormatError("receipt crit is not a non-empty array of labels")
+    if CRIT in protected and not all(
+        type(label) is int or type(label) is str for label in crit
+    ):
+        raise FormatError("receipt crit holds something that is not a label")
     if CRIT in protected and not all(label in protected for label in crit):
         raise FormatError("receipt crit lists a label that is not in the protected header")
     kid = protected.get(KID)

@@ -40,13 +40,16 @@ unknown: the caller compares latest_head() with the head it tried to write.
 
 Only one process appends: the discarding would otherwise delete another
 process's half-written batch. Appending takes a lease document
-(`ledger_writer`: owner, until), renewed by every append and released on
-close; a second ledger process on the same database fails its appends with
-StorageUnavailable until the first stops or its lease expires (LEASE_SECONDS
-after its last append), then takes over, discarding leftovers first. A writer
-that stalls for longer than the lease in the middle of an append could still
-collide with its successor: run one ledger process per log (on Kubernetes,
-one replica with the Recreate strategy).
+(`ledger_writer`: owner, until), renewed at the start of every append and
+released on close; a second ledger process on the same database fails its
+appends with StorageUnavailable until the first stops or its lease expires
+(LEASE_SECONDS after its last append), then takes over, discarding leftovers
+first. Every append is bounded to APPEND_SECONDS by pymongo's client-side
+operation timeout, well inside the lease it renewed, so a writer's head
+cannot land after a successor took over, unless the hosts' clocks disagree by
+more than the difference. Reads and writes go to the primary whatever the
+URI's read preference. Run one ledger process per log all the same (on
+Kubernetes, one replica with the Recreate strategy).
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+import pymongo
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReadPreference
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -92,6 +96,8 @@ LEASE: Final = "ledger_writer"
 # How long an appending process keeps the log after its last append; another
 # process may take over once it has run out (a crashed writer's is not released).
 LEASE_SECONDS: Final = 30.0
+# The longest one append may take (all of its operations together).
+APPEND_SECONDS: Final = 10.0
 _LEASE_ID: Final = "writer"
 
 BY_LEAF_HASH: Final = "leaf_hash"
@@ -190,7 +196,12 @@ class MongoLedgerRepository:
         nodes = [{"_id": node_id(key), "hash": bytes(value)} for key, value in batch.nodes]
         head = _head_document(batch.head)
         async with self._appending:
-            with self._connection.translated():
+            # Every operation of the append ends within APPEND_SECONDS (pymongo's
+            # client-side operation timeout), well inside the lease renewed at
+            # its start: a successor cannot take the log over while this head
+            # may still be written (unless the hosts' clocks disagree by more
+            # than LEASE_SECONDS - APPEND_SECONDS).
+            with self._connection.translated(), pymongo.timeout(APPEND_SECONDS):
                 collections = await self._connection.ready()
                 await self._hold_lease(collections.lease)
                 size = await _latest_size(collections.heads)
@@ -270,7 +281,7 @@ class MongoLedgerRepository:
         now = datetime.now(UTC)
         until = now + timedelta(seconds=LEASE_SECONDS)
         try:
-            await lease.update_one(
+            before = await lease.find_one_and_update(
                 {"_id": _LEASE_ID, "$or": [{"owner": self._owner}, {"until": {"$lt": now}}]},
                 {"$set": {"owner": self._owner, "until": until}},
                 upsert=True,
@@ -282,6 +293,10 @@ class MongoLedgerRepository:
             raise StorageUnavailable(
                 "another ledger process is appending to this log (it holds the writer lease)"
             ) from None
+        if before is None or before.get("owner") != self._owner:
+            # Taken over (or first taken): whatever the last writer left half
+            # written lies beyond the head, and goes before our first batch.
+            self._leftovers = True
         self._lease_until = until
 
     async def _committed_leaves(
@@ -306,6 +321,10 @@ class MongoLedgerRepository:
         database: AsyncDatabase[Document] = client.get_database(
             self._options.database,
             write_concern=WriteConcern(w="majority", j=True, wtimeout=wtimeout),
+            # Whatever the URI says: a lagging secondary would show an older
+            # head, and the writer would then discard committed entries as
+            # "leftovers" beyond it.
+            read_preference=ReadPreference.PRIMARY,
         )
         collections = _Collections(
             leaves=database.get_collection(LEAVES),
