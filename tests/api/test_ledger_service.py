@@ -500,3 +500,34 @@ async def test_registration_survives_a_killed_checking_worker(tmp_path: Path) ->
         )
         assert [r.registration.entry.leaf_index for r in answer.results] == [1, 2]
         assert ledger.running.admission._executor is not executor  # the pool was replaced
+
+
+async def test_a_statement_is_checked_once_however_often_it_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer = SigningKey.generate()
+    async with inprocess_ledger(tmp_path / "ledger", issuer) as ledger:
+        admission = ledger.running.admission
+        checked: list[bytes] = []
+        original = admission.check
+
+        async def counting(raws: list[bytes]) -> list[object]:
+            checked.extend(raws)
+            return await original(raws)  # type: ignore[return-value]
+
+        monkeypatch.setattr(admission, "check", counting)
+        one, two = statement(issuer, 1), statement(issuer, 2)
+        answer = await ledger.stub.RegisterStatements(
+            pb.RegisterStatementsRequest(signed_statements=[one, two, one, one, two])
+        )
+        entries = [r.registration.entry.leaf_index for r in answer.results]
+        assert entries == [0, 1, 0, 0, 1]
+        assert [r.registration.already_registered for r in answer.results] == [
+            False,
+            False,
+            True,
+            True,
+            True,
+        ]
+        await ledger.stub.RegisterStatement(pb.RegisterStatementRequest(signed_statement=one))
+        assert sorted(checked) == sorted([one, two])  # never verified twice

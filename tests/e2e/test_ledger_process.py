@@ -318,3 +318,37 @@ async def test_acknowledged_registrations_survive_a_sigkill(
                 )
     finally:
         assert ledger.terminate() == 0
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.update(int(child) for child in text)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_killed_ledger_leaves_no_worker_behind(
+    tmp_path: Path, issuer: tuple[SigningKey, Path]
+) -> None:
+    """The statement-checking worker processes end with their ledger, even
+    when it is SIGKILLed and cannot stop them itself."""
+    _, trust = issuer
+    ledger = _ledger_serve(tmp_path / "ledger", trust)
+    workers = _children(ledger.process.pid)
+    assert workers, "the ledger runs its checking workers as child processes"
+    ledger.process.kill()
+    ledger.process.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, "workers outlived their ledger"
+        time.sleep(0.05)

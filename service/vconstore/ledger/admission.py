@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import signal
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -27,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from vconstore.domain.errors import DomainError
 from vconstore.ledger.errors import StatementMalformed, StatementRejected
 from vconstore.ledger.statements import IssuerTrust, parse_statement
+from vconstore.parent import die_with_parent
 from vconstore_client.transparency.keys import public_key_from_pem
 
 __all__ = ["Admission", "Admitted"]
@@ -48,8 +51,14 @@ _trust: IssuerTrust | None = None
 _Verdict = tuple[str, str, str]
 
 
-def _install(issuers: list[tuple[str, bytes]]) -> None:
+def _install(issuers: list[tuple[str, bytes]], ledger_pid: int) -> None:
+    """A worker's start: its trusted keys; and it must never outlive the
+    ledger (a killed ledger would otherwise leave its workers running, since
+    they hold both ends of their own pipes) nor die of the ledger's Ctrl-C,
+    which reaches the whole process group: the ledger stops them itself."""
     global _trust
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(ledger_pid)
     _trust = IssuerTrust([(name, public_key_from_pem(pem)) for name, pem in issuers])
 
 
@@ -112,7 +121,7 @@ class Admission:
             self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_install,
-            initargs=(self._pems,),
+            initargs=(self._pems, os.getpid()),
         )
 
     async def start(self) -> None:
@@ -130,21 +139,23 @@ class Admission:
             return []
         chunk = -(-len(raws) // self._parallelism)
         parts = [raws[start : start + chunk] for start in range(0, len(raws), chunk)]
+        executor = self._executor
         try:
-            done = await self._run(parts)
+            done = await self._run(executor, parts)
         except BrokenProcessPool:
             # A worker died (killed, out of memory): the pool is unusable for
             # good, so replace it and check these statements again (checking
-            # has no side effects).
-            log.error("a statement-checking worker died; starting new workers")
-            broken, self._executor = self._executor, self._process_pool()
-            broken.shutdown(wait=False, cancel_futures=True)
-            done = await self._run(parts)
+            # has no side effects). Only the first caller to notice replaces
+            # it; the others retry on the replacement.
+            if self._executor is executor:
+                log.error("a statement-checking worker died; starting new workers")
+                self._executor = self._process_pool()
+                executor.shutdown(wait=False, cancel_futures=True)
+            done = await self._run(self._executor, parts)
         return [_outcome(verdict) for part in done for verdict in part]
 
-    async def _run(self, parts: list[Sequence[bytes]]) -> list[list[_Verdict]]:
+    async def _run(self, executor: Executor, parts: list[Sequence[bytes]]) -> list[list[_Verdict]]:
         loop = asyncio.get_running_loop()
-        executor = self._executor
         return await asyncio.gather(
             *(loop.run_in_executor(executor, _check, part, self._trust) for part in parts)
         )

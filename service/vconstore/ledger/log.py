@@ -100,11 +100,19 @@ class TransparencyLog:
         stored = await self._repository.leaves_by_hash({hashes[i] for i in candidates})
         waiting: dict[int, tuple[asyncio.Future[Registration | LeafRecord], bool]] = {}
         to_verify: list[int] = []
+        # A statement repeated within this call is checked once: its later
+        # copies share the first copy's outcome.
+        first_copy: dict[bytes, int] = {}
+        copies: dict[int, int] = {}
         for i in candidates:
             leaf = stored.get(hashes[i])
             if leaf is not None:
                 outcomes[i] = await self._registration_of(leaf, already_registered=True)
                 continue
+            if hashes[i] in first_copy:
+                copies[i] = first_copy[hashes[i]]
+                continue
+            first_copy[hashes[i]] = i
             queued = self._sequencer.pending(hashes[i])
             if queued is not None:
                 waiting[i] = (queued, True)
@@ -115,7 +123,13 @@ class TransparencyLog:
             if isinstance(result, DomainError):
                 outcomes[i] = result
             else:
+                # After the await above, another caller may have queued it.
                 waiting[i] = self._sequencer.submit(hashes[i], raws[i], result)
+        for i, first in copies.items():
+            if first in waiting:
+                waiting[i] = (waiting[first][0], True)
+            else:
+                outcomes[i] = outcomes[first]
         for i, (future, duplicate) in waiting.items():
             try:
                 # shield: one caller giving up must not cancel a future that
