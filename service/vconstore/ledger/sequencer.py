@@ -108,6 +108,10 @@ class Sequencer:
         self._task: asyncio.Task[None] | None = None
         self._accepting = False
         self._loaded = False
+        # Set when the tree could not be loaded for a reason other than
+        # unreachable storage (e.g. LogCorrupted): the process must end.
+        self.failure: BaseException | None = None
+        self.failed = asyncio.Event()
 
     @property
     def ready(self) -> bool:
@@ -126,6 +130,8 @@ class Sequencer:
         return self._head.size if self._head is not None else 0
 
     def _require_ready(self) -> None:
+        if self.failure is not None:
+            raise StorageUnavailable(f"the ledger cannot load its tree: {self.failure}")
         if not self._loaded:
             raise StorageUnavailable("the ledger's storage has not been reachable since start-up")
 
@@ -150,8 +156,12 @@ class Sequencer:
             self._queue.put_nowait(_STOP)
         else:
             self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await self._task
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # already reported through `failure`
+            log.error("sequencer ended with an error", error_type=type(exc).__name__)
         self._task = None
 
     def pending(self, leaf_hash: bytes) -> asyncio.Future[Registration | LeafRecord] | None:
@@ -191,7 +201,7 @@ class Sequencer:
             raise LogCorrupted(f"stored nodes do not hash to the root of size {head.size}")
         self._range, self._head, self._loaded = tree, head, True
 
-    async def _load_until_ready(self) -> None:
+    async def _load_until_ready(self) -> bool:
         delay = _RETRY_FIRST_SECONDS
         while not self._loaded:
             try:
@@ -199,11 +209,17 @@ class Sequencer:
             except StorageUnavailable:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX_SECONDS)
+            except Exception as exc:
+                log.error("the ledger cannot load its tree", error_type=type(exc).__name__)
+                self.failure = exc
+                self.failed.set()
+                return False
         log.info("ledger storage reachable", tree_size=self.size)
+        return True
 
     async def _run(self) -> None:
-        if not self._loaded:
-            await self._load_until_ready()
+        if not self._loaded and not await self._load_until_ready():
+            return
         while True:
             first = await self._queue.get()
             if first is _STOP:

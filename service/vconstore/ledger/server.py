@@ -3,6 +3,7 @@ storage, keys, sequencer and gRPC server with health and reflection."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -178,7 +179,15 @@ async def serve_ledger(settings: Settings, ledger: LedgerSettings) -> None:
     )
     # stdout carries only this line: `vconstore up` and scripts wait for it.
     print(f"ledger ready on {address}", flush=True)
-    await stop.wait()
+    stopped = asyncio.create_task(stop.wait())
+    failed = asyncio.create_task(running.sequencer.failed.wait())
+    await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    failed.cancel()
     log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
     await running.stop(settings.shutdown_grace_seconds)
     log.info("stopped")
+    failure = running.sequencer.failure
+    if failure is not None:
+        # Serving on would refuse every registration while looking healthy.
+        raise SystemExit(f"vconstore: the ledger cannot load its tree: {failure}")
