@@ -6,7 +6,7 @@ Format (the contract)
     18([
       protected: bstr .cbor {
         1: -7,                          ; alg ES256
-        3: "application/json",          ; content type
+        3: "application/json",          ; content type (optional; if present, this)
         4: kid,                         ; RFC 9679 thumbprint of the issuer key, 32 bytes
         15: {1: iss, 2: sub, 6: iat},   ; CWT claims: issuer name, vCon uuid, int seconds
       },
@@ -287,7 +287,9 @@ def parse_statement(raw: bytes) -> Statement:
             raise StatementMalformed(f"protected header label {label!r} is not allowed")
     if protected.get(ALG) != ALG_ES256:
         raise StatementMalformed("protected header alg is not ES256 (-7)")
-    if protected.get(CONTENT_TYPE) != CONTENT_TYPE_JSON:
+    # Optional: the issue that fixed this format lists alg, kid and CWT claims
+    # only; we write it, and accept statements without it.
+    if protected.get(CONTENT_TYPE, CONTENT_TYPE_JSON) != CONTENT_TYPE_JSON:
         raise StatementMalformed("protected header content type is not application/json")
     kid = protected.get(KID)
     if kid is None:
