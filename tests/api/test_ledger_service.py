@@ -531,3 +531,24 @@ async def test_a_statement_is_checked_once_however_often_it_is_sent(
         ]
         await ledger.stub.RegisterStatement(pb.RegisterStatementRequest(signed_statement=one))
         assert sorted(checked) == sorted([one, two])  # never verified twice
+
+
+async def test_a_ledger_refuses_to_extend_a_log_signed_by_a_key_it_does_not_publish(
+    tmp_path: Path,
+) -> None:
+    """A lost or replaced key file would leave earlier receipts unverifiable."""
+    issuer = SigningKey.generate()
+    old_key_file, new_key_file = tmp_path / "old.pem", tmp_path / "new.pem"
+    old = SigningKey.load_or_generate(old_key_file)
+    SigningKey.load_or_generate(new_key_file)
+    async with inprocess_ledger(
+        tmp_path / "ledger", issuer, ledger_settings=LedgerSettings(key_file=old_key_file)
+    ) as ledger:
+        await ledger.stub.RegisterStatement(
+            pb.RegisterStatementRequest(signed_statement=statement(issuer, 1))
+        )
+    with pytest.raises(SystemExit, match=old.kid_text):
+        async with inprocess_ledger(
+            tmp_path / "ledger", issuer, ledger_settings=LedgerSettings(key_file=new_key_file)
+        ):
+            pass

@@ -18,6 +18,8 @@ from vconstore.ledger.ports import TreeHead
 from vconstore.ledger.receipts import sign_tree_head
 from vconstore.ledger.signing import SigningKey
 from vconstore.ledger.statements import IssuerTrust
+from vconstore_client.transparency.cose import KID, decode_cbor
+from vconstore_client.transparency.errors import FormatError
 from vconstore_client.transparency.keys import (
     cose_key_thumbprint,
     kid_text,
@@ -26,7 +28,14 @@ from vconstore_client.transparency.keys import (
 )
 from vconstore_client.transparency.merkle import EMPTY_ROOT
 
-__all__ = ["Keyring", "PublishedKey", "load_keyring", "load_trusted_issuers", "read_public_key"]
+__all__ = [
+    "Keyring",
+    "PublishedKey",
+    "check_log_key",
+    "load_keyring",
+    "load_trusted_issuers",
+    "read_public_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +104,26 @@ class Keyring:
             receipt_protected=protected,
             receipt_signature=signature,
             checkpoint=signed_checkpoint(current, origin=origin, size=0, root=EMPTY_ROOT),
+        )
+
+
+def check_log_key(keyring: Keyring, head: TreeHead) -> None:
+    """Refuse to extend a log whose latest receipts were signed by a key this
+    ledger does not publish: those receipts could no longer be verified with
+    ListVerificationKeys (a lost or replaced key file, a data directory that
+    did not persist). Exits with what to configure."""
+    try:
+        kid = decode_cbor(head.receipt_protected).get(KID)
+    except (FormatError, AttributeError):
+        kid = None
+    published = {key.kid_text for key in keyring.published}
+    if not isinstance(kid, bytes) or kid_text(kid) not in published:
+        shown = kid_text(kid) if isinstance(kid, bytes) else "unknown"
+        raise SystemExit(
+            f"vconstore: the log's receipts up to size {head.size} were signed by key "
+            f"{shown}, which this ledger does not publish; start it with that key "
+            "(VCON_LEDGER_KEY or --key-file), or with its public key as --retired-key "
+            "after a rotation"
         )
 
 

@@ -15,7 +15,7 @@ from vconstore.api.handlers import add_servicer
 from vconstore.config import Settings
 from vconstore.ledger.admission import Admission
 from vconstore.ledger.config import LedgerSettings
-from vconstore.ledger.keyring import Keyring, load_keyring, load_trusted_issuers
+from vconstore.ledger.keyring import Keyring, check_log_key, load_keyring, load_trusted_issuers
 from vconstore.ledger.log import TransparencyLog
 from vconstore.ledger.ports import LedgerRepository
 from vconstore.ledger.sequencer import LogCorrupted, Sequencer
@@ -114,11 +114,14 @@ async def create_ledger_server(
     try:
         await admission.start()
         await sequencer.start()
+        if sequencer.ready and sequencer.head is not None:
+            check_log_key(keyring, sequencer.head)
     except LogCorrupted as exc:
         admission.close()
         await repository.close()
         raise SystemExit(f"vconstore: the ledger's storage is inconsistent: {exc}") from None
     except BaseException:
+        await sequencer.stop()
         admission.close()
         await repository.close()
         raise
