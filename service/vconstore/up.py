@@ -34,9 +34,10 @@ ISSUER_PUBLIC_FILE = Path("keys") / "issuer-public.pem"
 # The store's name as an issuer of signed statements (their CWT iss).
 ISSUER_NAME = "vconstore"
 _READY_PREFIX = "ledger ready on "
-# How long the ledger may take to print its ready line, and to exit on SIGTERM.
+# How long the ledger may take to print its ready line; and, beyond the drain
+# grace it shares with the store, to finish its last batches and exit.
 LEDGER_START_SECONDS = 60.0
-LEDGER_STOP_SECONDS = 15.0
+LEDGER_STOP_MARGIN_SECONDS = 15.0
 
 
 @dataclass
@@ -45,12 +46,12 @@ class LedgerChild:
     address: str
     relay: asyncio.Task[None]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float) -> None:
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.terminate()
             try:
-                await asyncio.wait_for(self.process.wait(), LEDGER_STOP_SECONDS)
+                await asyncio.wait_for(self.process.wait(), grace + LEDGER_STOP_MARGIN_SECONDS)
             except TimeoutError:
                 log.error("ledger did not stop in time; killing it")
                 with contextlib.suppress(ProcessLookupError):
@@ -151,7 +152,7 @@ async def up(settings: Settings, *, requested_ledger_port: int | None) -> None:
     try:
         running = await create_server(settings)
     except BaseException:
-        await ledger.stop()
+        await ledger.stop(settings.shutdown_grace_seconds)
         raise
     address = f"{display_host(settings.host)}:{running.port}"
     log.info(
@@ -166,12 +167,19 @@ async def up(settings: Settings, *, requested_ledger_port: int | None) -> None:
     ledger_exit = asyncio.create_task(ledger.process.wait())
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({ledger_exit, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    if ledger_exit.done() and not stopped.done():
-        # The store does not depend on the ledger to serve: keep serving.
+    ledger_died = ledger_exit.done() and not stopped.done()
+    if ledger_died:
+        # The store does not depend on the ledger to serve: keep serving, and
+        # say at the end (exit status 1) that the ledger did not last.
         log.error("ledger exited", exit_code=ledger_exit.result())
         await stopped
     ledger_exit.cancel()
     log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
     await running.stop(settings.shutdown_grace_seconds)
-    await ledger.stop()
+    await ledger.stop(settings.shutdown_grace_seconds)
     log.info("stopped")
+    if ledger_died:
+        raise SystemExit(
+            f"vconstore: the ledger exited while the store ran (exit code "
+            f"{ledger.process.returncode}); see its log lines above"
+        )

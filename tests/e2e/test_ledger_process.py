@@ -352,3 +352,29 @@ def test_a_killed_ledger_leaves_no_worker_behind(
     while any(_alive(pid) for pid in workers):
         assert time.monotonic() < deadline, "workers outlived their ledger"
         time.sleep(0.05)
+
+
+def _ledger_child(up_pid: int) -> int:
+    (ledger_pid,) = [
+        pid
+        for pid in _children(up_pid)
+        if b"ledger\x00serve" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    return ledger_pid
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+async def test_up_serves_on_when_its_ledger_dies_and_says_so_at_exit(tmp_path: Path) -> None:
+    process = _up(tmp_path / "data", "--port", "0")
+    assert process.stdout is not None
+    process.stdout.readline()
+    address = process.stdout.readline().removeprefix("vconstore ready on ").strip()
+    os.kill(_ledger_child(process.pid), signal.SIGKILL)
+    async with grpc.aio.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        status = await health.Check(health_pb2.HealthCheckRequest(service=""))
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "the ledger exited while the store ran (exit code -9)" in err
