@@ -377,4 +377,4 @@ async def test_up_serves_on_when_its_ledger_dies_and_says_so_at_exit(tmp_path: P
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 1
-    assert "the ledger exited while the store ran (exit code -9)" in err
+    assert "the ledger ended with exit code -9" in err

@@ -158,9 +158,7 @@ def verify_receipt(
     crit = protected.get(CRIT, [None])
     if not isinstance(crit, list) or not crit:
         raise FormatError("receipt crit is not a non-empty array of labels")
-    if CRIT in protected and not all(
-        type(label) is int or type(label) is str for label in crit
-    ):
+    if CRIT in protected and not all(type(label) is int or type(label) is str for label in crit):
         raise FormatError("receipt crit holds something that is not a label")
     if CRIT in protected and not all(label in protected for label in crit):
         raise FormatError("receipt crit lists a label that is not in the protected header")
