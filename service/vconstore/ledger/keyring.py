@@ -70,10 +70,6 @@ def read_public_key(path: Path, *, what: str) -> EllipticCurvePublicKey:
         raise SystemExit(f"vconstore: cannot read {what} {path}: {exc.strerror}") from None
     try:
         return public_key_from_pem(data)
-    except ValueError:
-        pass
-    try:
-        return SigningKey.from_pem(data).public_key
     except ValueError as exc:
         raise SystemExit(f"vconstore: {what} {path}: {exc}") from None
 
