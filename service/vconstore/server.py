@@ -32,6 +32,7 @@ from vconstore.runtime import (
     bind,
     enable_reflection,
     new_server,
+    prepare_data_dir,
 )
 from vconstore.storage.sqlite import SqliteVconRepository
 from vconstore_proto.vcon.v1 import vcon_service_pb2
@@ -152,8 +153,8 @@ async def create_server(
     *,
     repository_factory: Callable[[Settings], VconRepository] = open_repository,
 ) -> RunningServer:
+    prepare_data_dir(settings.data_dir)
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
         page_token_key = load_page_token_key(settings.data_dir)
     except OSError as exc:
         raise SystemExit(

@@ -9,6 +9,7 @@ import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from vconstore.api.rpc import LimitedServicer, rpc
+from vconstore.api.wire import timestamp_of
 from vconstore.application.vcon_store import ListRequest, VconStore
 from vconstore.domain.errors import InvalidRequest
 from vconstore.domain.typed import TypedConversionError, vcon_to_json_value
@@ -31,12 +32,6 @@ _VIEWS_WITH_JSON = (
     vcon_service_pb2.VCON_VIEW_JSON,
     vcon_service_pb2.VCON_VIEW_BOTH,
 )
-
-
-def _timestamp(instant: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(instant)
-    return stamp
 
 
 def _instant(request: object, field: str) -> datetime | None:
@@ -89,7 +84,7 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
             raise InvalidRequest("source", "set either vcon or vcon_json")
         return vcon_service_pb2.CreateVconResponse(
             uuid=outcome.uuid,
-            created_at=_timestamp(outcome.created_at),
+            created_at=timestamp_of(outcome.created_at),
             detected_version=outcome.detected_version,
             warnings=[
                 vcon_service_pb2.ValidationWarning(path=w.path, message=w.message)
@@ -146,7 +141,7 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
         for position, item in enumerate(outcome.items):
             summary = vcon_service_pb2.VconSummary(
                 uuid=item.uuid,
-                created_at=_timestamp(item.created_at),
+                created_at=timestamp_of(item.created_at),
                 subject=item.subject or "",
                 detected_version=item.detected_version,
                 signed=item.signed,

@@ -5,14 +5,13 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TypeAlias
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from vconstore.api.errors import to_status
 from vconstore.api.rpc import LimitedServicer, rpc
+from vconstore.api.wire import timestamp_of
 from vconstore.domain.errors import DomainError, InvalidRequest
 from vconstore.ledger.keyring import Keyring
 from vconstore.ledger.log import TransparencyLog, entry_id_of
@@ -25,14 +24,8 @@ __all__ = ["LedgerServicer"]
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
-def _timestamp(instant: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(instant)
-    return stamp
-
-
 # Every entry of a batch shares its registration time: convert it once.
-_batch_timestamp = functools.lru_cache(maxsize=64)(_timestamp)
+_batch_timestamp = functools.lru_cache(maxsize=64)(timestamp_of)
 
 
 def _registration(registration: Registration, *, with_statement: bool = True) -> pb.Registration:
@@ -149,7 +142,7 @@ class LedgerServicer(LimitedServicer, ledger_service_pb2_grpc.LedgerServiceServi
             tree_size=head.size,
             root_hash=head.root,
             checkpoint=head.checkpoint,
-            signed_at=_timestamp(head.signed_at),
+            signed_at=timestamp_of(head.signed_at),
             origin=self._origin,
         )
 
