@@ -20,6 +20,10 @@ adapter needs no special case for it (see ../shared/research/ecosystem.md):
   as the driver does;
 * hints: mongomock ignores them; a hint naming no existing index fails here
   as on a server;
+* `aggregate` is a coroutine returning a cursor whose `to_list()` is awaited,
+  as in PyMongo Async (mongomock's own is synchronous);
+* `bulk_write` takes UpdateOne requests only and applies them one by one
+  (mongomock's own refuses pymongo >= 4.11's UpdateOne, which has `sort`);
 * regular expressions: mongomock evaluates them with Python's `re`, MongoDB
   with PCRE; only patterns both read the same way (literal characters and
   escapes) are accepted, anything else fails loudly instead of matching
@@ -31,7 +35,10 @@ adapter needs no special case for it (see ../shared/research/ecosystem.md):
   data it held.
 
 Not modelled: query plans and explain() (they need a real server), sessions,
-aggregation, and anything the adapter does not call.
+aggregation stages mongomock does not implement, sorting on an array field
+(mongomock does not sort by the array's smallest or largest element as
+MongoDB does: sort after an $unwind instead), and anything the adapter does
+not call.
 """
 
 from __future__ import annotations
@@ -43,14 +50,20 @@ from typing import Any, cast
 
 import bson
 import mongomock
-from pymongo import AsyncMongoClient, IndexModel
+from pymongo import AsyncMongoClient, IndexModel, UpdateOne
 from pymongo.errors import (
     DocumentTooLarge,
     InvalidOperation,
     OperationFailure,
     ServerSelectionTimeoutError,
 )
-from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from pymongo.results import (
+    BulkWriteResult,
+    DeleteResult,
+    InsertManyResult,
+    InsertOneResult,
+    UpdateResult,
+)
 
 from vconstore.storage.mongo import MongoOptions
 
@@ -187,6 +200,49 @@ class StandInCollection:
         result = self._mock.update_one(_as_bson(filter), _as_bson(update), upsert=upsert)
         return UpdateResult(result.raw_result, acknowledged=True)
 
+    async def bulk_write(
+        self, requests: Sequence[UpdateOne], *, ordered: bool = True
+    ) -> BulkWriteResult:
+        """UpdateOne requests, applied in order; a failing one raises at once,
+        whatever `ordered` says. No upserts, array_filters, hint or sort."""
+        await self.database.client._reach()
+        matched = modified = 0
+        for request in requests:
+            if not isinstance(request, UpdateOne):
+                raise NotImplementedError(f"stand-in: bulk_write of {type(request).__name__}")
+            # pymongo keeps a request's parts in private attributes only.
+            update = request._doc
+            if not isinstance(update, Mapping):
+                raise NotImplementedError("stand-in: pipeline updates")
+            if request._upsert or request._array_filters or request._sort or request._hint:
+                raise NotImplementedError("stand-in: bulk_write options")
+            result = self._mock.update_one(_as_bson(request._filter), _as_bson(update))
+            matched += result.matched_count
+            modified += result.modified_count
+        return BulkWriteResult(
+            {
+                "writeErrors": [],
+                "writeConcernErrors": [],
+                "nInserted": 0,
+                "nUpserted": 0,
+                "nMatched": matched,
+                "nModified": modified,
+                "nRemoved": 0,
+                "upserted": [],
+            },
+            acknowledged=True,
+        )
+
+    async def aggregate(
+        self, pipeline: Sequence[Mapping[str, Any]], *, hint: str | None = None
+    ) -> StandInCommandCursor:
+        """Like PyMongo Async: awaited, it runs the pipeline and returns a cursor."""
+        await self.database.client._reach()
+        self._check_hint(hint)
+        stages = bson.decode(bson.encode({"pipeline": list(pipeline)}))["pipeline"]
+        _check_regexes(stages)
+        return StandInCommandCursor([dict(found) for found in self._mock.aggregate(stages)])
+
     async def find_one_and_update(
         self, filter: Mapping[str, Any], update: Mapping[str, Any], *, upsert: bool = False
     ) -> Document | None:
@@ -269,6 +325,20 @@ class StandInCursor:
 
     async def explain(self) -> Document:
         raise NotImplementedError("stand-in: query plans need a real MongoDB server")
+
+
+class StandInCommandCursor:
+    """What an awaited aggregate() returns: the results are already read."""
+
+    def __init__(self, documents: list[Document]) -> None:
+        self._documents = documents
+
+    async def to_list(self, length: int | None = None) -> list[Document]:
+        """The next `length` results (all that are left if None), as pymongo's."""
+        if length is None:
+            length = len(self._documents)
+        found, self._documents = self._documents[:length], self._documents[length:]
+        return found
 
 
 def _as_stored(document: Document) -> Document:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,23 @@ def _storage_options(parser: argparse.ArgumentParser, *, default_port: int, what
     )
 
 
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    """Flags of the store that `up` and `serve` share."""
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="refuse vCons that would be accepted with warnings (env VCON_STRICT)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (env VCON_METRICS_PORT; "
+        "default: none)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vconstore", description="Store IETF vCons over gRPC.")
     parser.add_argument("--version", action="version", version=f"vconstore {__version__}")
@@ -71,12 +89,35 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="the ledger's port (default: the store's port + 1; a free one with --port 0)",
     )
-    up.add_argument(
-        "--strict",
-        action="store_true",
-        default=None,
-        help="refuse vCons that would be accepted with warnings (env VCON_STRICT)",
+    _store_options(up)
+    store = commands.add_parser(
+        "serve",
+        help="run the store alone, registering with a ledger that runs elsewhere",
+        description="Run the vCon store only (for deployments where the ledger is its own "
+        "service). Every create and delete is signed and registered with the ledger at "
+        "--ledger-address; run without one only with --no-ledger (nothing is then signed "
+        "or recorded). stdout carries 'vconstore ready on HOST:PORT' once it accepts calls; "
+        "logs go to stderr; SIGTERM drains and exits 0.",
+        epilog="Also by environment: VCON_ISSUER_KEY (PEM text), VCON_ISSUER_KEY_FILE, "
+        "VCON_ISSUER_NAME, VCON_ORG_PSEUDONYM_KEY_FILE, VCON_SCITT_WAIT_SECONDS, "
+        "VCON_LEDGER_TIMEOUT_SECONDS, VCON_SCITT_RETRY_MAX_SECONDS and the settings listed "
+        "under `up` (see README.md, Configuration).",
     )
+    _storage_options(store, default_port=50051, what="the SQLite file and keys live")
+    where = store.add_mutually_exclusive_group()
+    where.add_argument(
+        "--ledger-address",
+        metavar="HOST:PORT",
+        help="the ledger (`vconstore ledger serve`) to register every operation with "
+        "(env VCON_LEDGER_ADDRESS)",
+    )
+    where.add_argument(
+        "--no-ledger",
+        action="store_true",
+        help="run without a ledger: operations are neither signed nor recorded "
+        "(development and benchmarks)",
+    )
+    _store_options(store)
     ledger = commands.add_parser(
         "ledger", help="the transparency ledger", description="The transparency ledger."
     )
@@ -144,6 +185,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         port=args.port,
         data_dir=args.data_dir,
         strict=getattr(args, "strict", None),
+        metrics_port=getattr(args, "metrics_port", None),
+        ledger_address=getattr(args, "ledger_address", None),
         log_level=args.log_level,
         mongodb_uri=args.mongodb_uri,
         mongodb_database=args.mongodb_database,
@@ -160,6 +203,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vconstore.up import up
 
         run_event_loop(up(settings, requested_ledger_port=args.ledger_port))
+    elif args.command == "serve":
+        from vconstore.up import serve
+
+        if args.no_ledger:
+            settings = replace(settings, ledger_address=None)
+        elif settings.ledger_address is None:
+            raise SystemExit(
+                "vconstore serve: give --ledger-address HOST:PORT (or VCON_LEDGER_ADDRESS), "
+                "or --no-ledger to run without one"
+            )
+        run_event_loop(serve(settings))
     elif args.command == "ledger":
         from vconstore.ledger.config import LedgerSettings, parse_trusted_issuer
         from vconstore.ledger.server import serve_ledger

@@ -70,6 +70,11 @@ def _env_optional_str(name: str) -> str | None:
     return raw.strip() if raw is not None and raw.strip() else None
 
 
+def _env_optional_path(name: str) -> Path | None:
+    raw = _env_optional_str(name)
+    return Path(raw) if raw else None
+
+
 def _env_list(name: str) -> frozenset[str]:
     raw = os.environ.get(name, "")
     return frozenset(item.strip() for item in raw.split(",") if item.strip())
@@ -123,6 +128,31 @@ class Settings:
     mongodb_write_concern: str | None = None
     mongodb_journal: bool | None = None
     mongodb_write_timeout_ms: int | None = None
+    # The ledger (host:port of `vconstore ledger serve`) that every operation is
+    # registered with. None: no ledger at all — nothing is signed or recorded,
+    # responses carry no `scitt` (`vconstore serve` requires --no-ledger for
+    # that, so it is never an accident).
+    ledger_address: str | None = None
+    # Seconds a create or delete waits for its receipt before answering PENDING.
+    scitt_wait_seconds: float = 2.0
+    # Seconds a call to the ledger may take before it counts as unanswered.
+    ledger_timeout_seconds: float = 5.0
+    # Longest pause between retries of pending registrations while the ledger
+    # does not answer.
+    scitt_retry_max_seconds: float = 10.0
+    # The store's statement-signing key: PEM text (e.g. from a Kubernetes
+    # secret; repr=False, never logged), else this file, else
+    # <data dir>/keys/issuer-key.pem generated on first start.
+    issuer_key_pem: str | None = field(default=None, repr=False)
+    issuer_key_file: Path | None = None
+    # The statements' issuer name (CWT iss); the ledger trusts the key under it.
+    issuer_name: str = "vconstore"
+    # HMAC key of the organisation pseudonyms in statements; default
+    # <data dir>/keys/org-pseudonym.key, generated on first start. Replicas
+    # writing to one ledger must share it.
+    org_pseudonym_key_file: Path | None = None
+    # Serve Prometheus metrics on this port (0: a free one); None: no endpoint.
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_depth <= MAX_TYPED_DEPTH:
@@ -165,6 +195,17 @@ class Settings:
             raise SystemExit("mongodb_write_concern must acknowledge writes (not 0)")
         if not self.mongodb_database:
             raise SystemExit("mongodb_database must not be empty")
+        if self.scitt_wait_seconds < 0 or self.ledger_timeout_seconds <= 0:
+            raise SystemExit(
+                "scitt_wait_seconds must not be negative and ledger_timeout_seconds "
+                "must be positive"
+            )
+        if self.scitt_retry_max_seconds <= 0:
+            raise SystemExit("scitt_retry_max_seconds must be positive")
+        if not self.issuer_name:
+            raise SystemExit("issuer_name must not be empty")
+        if self.ledger_address is not None and ":" not in self.ledger_address:
+            raise SystemExit(f"ledger address must be HOST:PORT, got {self.ledger_address!r}")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -204,6 +245,19 @@ class Settings:
             mongodb_write_concern=_env_optional_str("VCON_MONGODB_WRITE_CONCERN"),
             mongodb_journal=_env_optional_bool("VCON_MONGODB_JOURNAL"),
             mongodb_write_timeout_ms=_env_optional_int("VCON_MONGODB_WRITE_TIMEOUT_MS"),
+            ledger_address=_env_optional_str("VCON_LEDGER_ADDRESS"),
+            scitt_wait_seconds=env_float("VCON_SCITT_WAIT_SECONDS", defaults.scitt_wait_seconds),
+            ledger_timeout_seconds=env_float(
+                "VCON_LEDGER_TIMEOUT_SECONDS", defaults.ledger_timeout_seconds
+            ),
+            scitt_retry_max_seconds=env_float(
+                "VCON_SCITT_RETRY_MAX_SECONDS", defaults.scitt_retry_max_seconds
+            ),
+            issuer_key_pem=os.environ.get("VCON_ISSUER_KEY") or None,
+            issuer_key_file=_env_optional_path("VCON_ISSUER_KEY_FILE"),
+            issuer_name=_env_optional_str("VCON_ISSUER_NAME") or defaults.issuer_name,
+            org_pseudonym_key_file=_env_optional_path("VCON_ORG_PSEUDONYM_KEY_FILE"),
+            metrics_port=_env_optional_int("VCON_METRICS_PORT"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -8,9 +8,62 @@ that is not scoped to one.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ScittEntry:
+    """One operation on a vCon as signed for the transparency ledger.
+
+    Stored in the same atomic write as the operation itself (the outbox), so an
+    acknowledged operation always has its statement; `receipt` is None until
+    the ledger registers it. Holds no vCon content.
+    """
+
+    # "sha256:" + hex leaf hash of `statement`: the ledger's id for it.
+    entry_id: str
+    # register, amend, redact or delete.
+    operation: str
+    # The COSE_Sign1 statement, exactly the bytes sent to the ledger (so a
+    # retry is the same registration, never a second one).
+    statement: bytes
+    # The statement's issued_at, UTC.
+    created_at: datetime
+    receipt: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRegistration:
+    """A stored entry still without its receipt, and where it lives."""
+
+    org: str
+    uuid: str
+    entry: ScittEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A receipt to store against (org, uuid, entry_id)."""
+
+    org: str
+    uuid: str
+    entry_id: str
+    receipt: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ScittPage:
+    entries: list[ScittEntry] = field(default_factory=list)
+    has_more: bool = False
+
+
+# The statement of a deletion covers the erased content's hash, which only the
+# write itself reads (atomically with the erasure): the repository calls this
+# with that hash.
+DeletionEntry = Callable[[str], ScittEntry]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +106,8 @@ class ExistingVcon:
     content_hash: str
     created_at: datetime
     detected_version: str
+    # The ledger entry of the create that stored it (None: stored without one).
+    scitt: ScittEntry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +120,8 @@ class StoredVcon:
     signed: bool
     created_at: datetime
     detected_version: str
+    # The ledger entry of the create that stored it (None: stored without one).
+    scitt: ScittEntry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +182,11 @@ class VconRepository(Protocol):
     async def ping(self) -> None:
         """Return if storage answers; raise StorageUnavailable otherwise."""
 
-    async def insert(self, *, record: VconRecord) -> ExistingVcon | None:
-        """Store the record durably; return None once committed to disk.
+    async def insert(
+        self, *, record: VconRecord, scitt: ScittEntry | None = None
+    ) -> ExistingVcon | None:
+        """Store the record, and its ledger entry in the same atomic write,
+        durably; return None once committed to disk.
 
         If (org, uuid) already exists nothing is written and the existing
         vCon is described instead, so the caller can decide between an
@@ -136,8 +196,27 @@ class VconRepository(Protocol):
     async def get(self, *, org: str, uuid: str) -> StoredVcon:
         """Raise VconNotFound if absent."""
 
-    async def delete(self, *, org: str, uuid: str) -> None:
-        """Erase physically. Raise VconNotFound if absent."""
+    async def exists(self, *, org: str, uuid: str) -> bool:
+        """Whether the organisation holds a (live) vCon with this uuid."""
+
+    async def delete(
+        self, *, org: str, uuid: str, scitt: DeletionEntry | None = None
+    ) -> ScittEntry | None:
+        """Erase physically; with `scitt`, store the entry it makes from the
+        erased content's hash in the same atomic write, and return it.
+        Raise VconNotFound if absent."""
+
+    async def list_scitt(self, *, org: str, uuid: str, after: int | None, limit: int) -> ScittPage:
+        """The uuid's entries oldest first, from position `after` + 1 (0-based
+        positions in that order). VconNotFound if the uuid has none."""
+
+    async def pending_registrations(self, *, limit: int) -> list[PendingRegistration]:
+        """Entries without a receipt, oldest first, at most `limit`."""
+
+    async def count_pending(self) -> int: ...
+
+    async def store_receipts(self, *, receipts: Sequence[Receipt]) -> None:
+        """Attach receipts to their entries (idempotent; unknown ones are skipped)."""
 
     async def list(
         self, *, org: str, filter: VconFilter, after: Cursor | None, limit: int

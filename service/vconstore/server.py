@@ -7,25 +7,26 @@ lines.
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
 import structlog
 from cryptography import x509
+from grpc_health.v1 import health_pb2
 
 from vconstore.api.handlers import add_servicer
 from vconstore.api.vcon_servicer import VconServicer
-from vconstore.application.vcon_store import VconStore
+from vconstore.application.vcon_store import Ledgering, VconStore
 from vconstore.config import Settings
 from vconstore.domain.page_token import PageTokenCodec
 from vconstore.domain.validation import ValidationPolicy
+from vconstore.keyfiles import load_issuer_key, load_org_pseudonym_key, load_page_token_key
+from vconstore.metrics import MetricsEndpoint, StoreMetrics
 from vconstore.ports import VconRepository
 from vconstore.runtime import (
     StorageHealth,
@@ -34,6 +35,9 @@ from vconstore.runtime import (
     new_server,
     prepare_data_dir,
 )
+from vconstore.scitt.issuer import StatementIssuer
+from vconstore.scitt.ledger_client import LEDGER_SERVICE_NAME, GrpcLedger
+from vconstore.scitt.registrar import Registrar, RegistrarTiming
 from vconstore.storage.sqlite import SqliteVconRepository
 from vconstore_proto.vcon.v1 import vcon_service_pb2
 
@@ -43,37 +47,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("vconstore.server")
 
 VCON_SERVICE_NAME = vcon_service_pb2.DESCRIPTOR.services_by_name["VconService"].full_name
-PAGE_TOKEN_KEY_FILE = "page-token.key"
 SQLITE_FILE = "vconstore.sqlite3"
-
-
-def load_page_token_key(data_dir: Path) -> bytes:
-    """A per-installation secret, created on first start (mode 0600), so page
-    tokens stay valid across restarts."""
-    path = data_dir / PAGE_TOKEN_KEY_FILE
-    if not path.exists():
-        # Written whole under a temporary name, then linked into place: a crash
-        # never leaves a short key, and of two instances starting together the
-        # second finds the first one's key instead of replacing it.
-        temporary = data_dir / f".{PAGE_TOKEN_KEY_FILE}.{os.getpid()}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
-    key = path.read_bytes()
-    if len(key) < 16:
-        raise SystemExit(
-            f"vconstore: {path} holds {len(key)} bytes, too short for a page-token key; "
-            "delete it and a new one is made (outstanding page tokens become invalid)"
-        )
-    return key
 
 
 def load_trust_anchors(path: Path | None) -> tuple[x509.Certificate, ...]:
@@ -140,12 +114,28 @@ class RunningServer:
     port: int
     repository: VconRepository
     health: StorageHealth
+    metrics: StoreMetrics = field(default_factory=StoreMetrics)
+    registrar: Registrar | None = None
+    metrics_endpoint: MetricsEndpoint | None = None
 
     async def stop(self, grace: float | None) -> None:
-        """Drain in-flight calls (up to `grace` seconds), then release storage."""
+        """Drain in-flight calls (up to `grace` seconds), then stop registering
+        (what is unfinished stays pending in storage) and release storage."""
         await self.health.stop()
         await self.server.stop(grace)
+        if self.registrar is not None:
+            await self.registrar.stop()
         await self.repository.close()
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.close()
+
+
+def statement_issuer(settings: Settings) -> StatementIssuer:
+    return StatementIssuer(
+        load_issuer_key(settings),
+        name=settings.issuer_name,
+        pseudonym_secret=load_org_pseudonym_key(settings),
+    )
 
 
 async def create_server(
@@ -168,26 +158,83 @@ async def create_server(
         # A storage setting that cannot work (a malformed MongoDB URI): say so
         # and exit, without a traceback. The message is already credential-free.
         raise SystemExit(f"vconstore: {exc}") from None
-    store = VconStore(repository, policy=policy, page_tokens=PageTokenCodec(page_token_key))
+    metrics = StoreMetrics()
     server = new_server(settings.max_request_bytes)
+    storage_health = StorageHealth(
+        repository.ping, (VCON_SERVICE_NAME,), every=settings.health_probe_seconds
+    )
+    registrar = None
+    ledgering = None
+    if settings.ledger_address is not None:
+        ledgering, registrar = _ledgering(settings, repository, metrics, storage_health)
+    store = VconStore(
+        repository,
+        policy=policy,
+        page_tokens=PageTokenCodec(page_token_key),
+        ledgering=ledgering,
+    )
     add_servicer(
         server,
         VconServicer(store, org=settings.default_org, max_in_flight=settings.max_concurrent_rpcs),
         vcon_service_pb2.DESCRIPTOR.services_by_name["VconService"],
     )
-    storage_health = StorageHealth(
-        repository.ping, (VCON_SERVICE_NAME,), every=settings.health_probe_seconds
-    )
     await storage_health.start(server)
     enable_reflection(server, (VCON_SERVICE_NAME,))
+    endpoint = None
     try:
         port = bind(server, settings.host, settings.port)
+        if settings.metrics_port is not None:
+            endpoint = MetricsEndpoint(metrics, settings.host, settings.metrics_port)
     except SystemExit:
         await storage_health.stop()
         await repository.close()
         raise
+    if registrar is not None:
+        await registrar.start()
     await server.start()
-    return RunningServer(server=server, port=port, repository=repository, health=storage_health)
+    return RunningServer(
+        server=server,
+        port=port,
+        repository=repository,
+        health=storage_health,
+        metrics=metrics,
+        registrar=registrar,
+        metrics_endpoint=endpoint,
+    )
+
+
+def _ledgering(
+    settings: Settings,
+    repository: VconRepository,
+    metrics: StoreMetrics,
+    health: StorageHealth,
+) -> tuple[Ledgering, Registrar]:
+    assert settings.ledger_address is not None
+
+    async def report(reachable: bool) -> None:
+        # Under the ledger's own name: the store itself stays SERVING (its
+        # health is its storage's), as creates and deletes still succeed.
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if reachable
+            else (health_pb2.HealthCheckResponse.NOT_SERVING)
+        )
+        await health.set(LEDGER_SERVICE_NAME, status)
+        log.info("ledger health", reachable=reachable, address=settings.ledger_address)
+
+    registrar = Registrar(
+        repository,
+        GrpcLedger(settings.ledger_address, timeout=settings.ledger_timeout_seconds),
+        metrics=metrics,
+        on_reachability=report,
+        timing=RegistrarTiming(retry_max=settings.scitt_retry_max_seconds),
+    )
+    ledgering = Ledgering(
+        issuer=statement_issuer(settings),
+        registrar=registrar,
+        wait_seconds=settings.scitt_wait_seconds,
+    )
+    return ledgering, registrar
 
 
 def grpcurl_command() -> str:

@@ -14,25 +14,25 @@ import asyncio
 import contextlib
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
+if TYPE_CHECKING:
+    from vconstore.server import RunningServer
+
 from vconstore.config import Settings
-from vconstore.ledger.signing import SigningKey
+from vconstore.keyfiles import write_issuer_public_key
 from vconstore.parent import PARENT_PID_ENV
 from vconstore.runtime import display_host, prepare_data_dir, stop_event
 
-__all__ = ["ISSUER_KEY_FILE", "LEDGER_DIR", "up"]
+__all__ = ["LEDGER_DIR", "serve", "up"]
 
 log = structlog.get_logger("vconstore.up")
 
 LEDGER_DIR = "ledger"
-ISSUER_KEY_FILE = Path("keys") / "issuer-key.pem"
-ISSUER_PUBLIC_FILE = Path("keys") / "issuer-public.pem"
-# The store's name as an issuer of signed statements (their CWT iss).
-ISSUER_NAME = "vconstore"
 _READY_PREFIX = "ledger ready on "
 # How long the ledger may take to print its ready line; and, beyond the drain
 # grace it shares with the store, to finish its last batches and exit.
@@ -60,19 +60,6 @@ class LedgerChild:
         self.relay.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.relay
-
-
-def write_issuer_public_key(data_dir: Path) -> Path:
-    """The store's statement-signing key (generated on first start) and its
-    public half, which the ledger is told to trust."""
-    key = SigningKey.load_or_generate(data_dir / ISSUER_KEY_FILE)
-    public = data_dir / ISSUER_PUBLIC_FILE
-    pem = key.public_pem()
-    if not public.exists() or public.read_text(encoding="ascii") != pem:
-        temporary = public.with_name(f".{public.name}.{os.getpid()}")
-        temporary.write_text(pem, encoding="ascii")
-        temporary.replace(public)
-    return public
 
 
 def ledger_port(settings: Settings, requested: int | None) -> int:
@@ -109,7 +96,7 @@ async def start_ledger(settings: Settings, port: int, issuer_public: Path) -> Le
         "--data-dir",
         str(settings.data_dir / LEDGER_DIR),
         "--trusted-issuer",
-        f"{ISSUER_NAME}={issuer_public}",
+        f"{settings.issuer_name}={issuer_public}",
         "--log-level",
         settings.log_level,
         stdin=asyncio.subprocess.DEVNULL,
@@ -137,33 +124,21 @@ async def start_ledger(settings: Settings, port: int, issuer_public: Path) -> Le
 
 
 async def up(settings: Settings, *, requested_ledger_port: int | None) -> None:
-    from vconstore.server import create_server, describe_storage, grpcurl_command
+    from vconstore.server import create_server
 
     stop = stop_event()
-    data_dir = prepare_data_dir(settings.data_dir)
-    try:
-        issuer_public = write_issuer_public_key(data_dir)
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"vconstore: issuer key in {data_dir / 'keys'}: {exc}") from None
+    prepare_data_dir(settings.data_dir)
+    issuer_public = write_issuer_public_key(settings)
     ledger = await start_ledger(
         settings, ledger_port(settings, requested_ledger_port), issuer_public
     )
     print(f"{_READY_PREFIX}{ledger.address}", flush=True)
     try:
-        running = await create_server(settings)
+        running = await create_server(replace(settings, ledger_address=ledger.address))
     except BaseException:
         await ledger.stop(settings.shutdown_grace_seconds)
         raise
-    address = f"{display_host(settings.host)}:{running.port}"
-    log.info(
-        "listening",
-        address=address,
-        ledger=ledger.address,
-        data_dir=str(settings.data_dir),
-        storage=describe_storage(settings),
-    )
-    print(f"vconstore ready on {address}", flush=True)
-    print(f"try: {grpcurl_command()} -plaintext {address} list", file=sys.stderr, flush=True)
+    _announce(settings, running.port, ledger.address)
     ledger_exit = asyncio.create_task(ledger.process.wait())
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({ledger_exit, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -173,8 +148,7 @@ async def up(settings: Settings, *, requested_ledger_port: int | None) -> None:
         log.error("ledger exited", exit_code=ledger_exit.result())
         await stopped
     ledger_exit.cancel()
-    log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
-    await running.stop(settings.shutdown_grace_seconds)
+    await _drain(settings, running)
     await ledger.stop(settings.shutdown_grace_seconds)
     log.info("stopped")
     # 0 when it drained on our SIGTERM (or on Ctrl-C, which reaches it too);
@@ -184,3 +158,37 @@ async def up(settings: Settings, *, requested_ledger_port: int | None) -> None:
             f"vconstore: the ledger ended with exit code {ledger.process.returncode}; "
             "see its log lines above"
         )
+
+
+async def serve(settings: Settings) -> None:
+    """`vconstore serve`: the store alone, registering with the ledger at
+    settings.ledger_address (None: without a ledger)."""
+    from vconstore.server import create_server
+
+    stop = stop_event()
+    if settings.ledger_address is None:
+        log.warning("running without a ledger: operations are neither signed nor recorded")
+    running = await create_server(settings)
+    _announce(settings, running.port, settings.ledger_address)
+    await stop.wait()
+    await _drain(settings, running)
+
+
+def _announce(settings: Settings, port: int, ledger: str | None) -> None:
+    from vconstore.server import describe_storage, grpcurl_command
+
+    address = f"{display_host(settings.host)}:{port}"
+    log.info(
+        "listening",
+        address=address,
+        ledger=ledger,
+        data_dir=str(settings.data_dir),
+        storage=describe_storage(settings),
+    )
+    print(f"vconstore ready on {address}", flush=True)
+    print(f"try: {grpcurl_command()} -plaintext {address} list", file=sys.stderr, flush=True)
+
+
+async def _drain(settings: Settings, running: RunningServer) -> None:
+    log.info("draining", grace_seconds=settings.shutdown_grace_seconds)
+    await running.stop(settings.shutdown_grace_seconds)

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support import error_info, inprocess_server, minimal_vcon
-from vconstore.ports import ExistingVcon, VconRecord
+from vconstore.ports import ExistingVcon, ScittEntry, VconRecord
 from vconstore.storage.memory import InMemoryVconRepository
 from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
 
@@ -98,10 +98,12 @@ class _HeldRepository(InMemoryVconRepository):
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def insert(self, *, record: VconRecord) -> ExistingVcon | None:
+    async def insert(
+        self, *, record: VconRecord, scitt: ScittEntry | None = None
+    ) -> ExistingVcon | None:
         self.entered.set()
         await self.release.wait()
-        return await super().insert(record=record)
+        return await super().insert(record=record, scitt=scitt)
 
 
 async def test_calls_beyond_the_limit_are_refused_while_health_answers(tmp_path: Path) -> None:

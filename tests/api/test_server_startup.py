@@ -8,7 +8,8 @@ import pytest
 
 from tests.support import inprocess_server
 from vconstore.config import Settings
-from vconstore.server import create_server, load_page_token_key
+from vconstore.keyfiles import load_page_token_key
+from vconstore.server import create_server
 
 
 async def test_a_taken_port_is_refused(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ async def held(tmp_path: Path) -> AsyncIterator[HeldWriter]:
 
 
 def _insert(row: VconRow) -> Callable[[sqlite3.Connection], ExistingVcon | None]:
-    return lambda conn: insert_vcon(conn, row)
+    return lambda conn: insert_vcon(conn, row, None)
 
 
 def _count(conn: sqlite3.Connection) -> int:
@@ -96,13 +96,13 @@ async def test_queued_writes_share_one_commit_and_fail_alone(held: HeldWriter) -
     duplicate = VconRow.from_record(make_record(uuid=rows[0].uuid, vcon_json="{}"))
 
     def half_done(conn: sqlite3.Connection) -> None:
-        insert_vcon(conn, VconRow.from_record(make_record(subject="never committed")))
+        insert_vcon(conn, VconRow.from_record(make_record(subject="never committed")), None)
         raise RuntimeError("fails after writing")
 
     results = await held.run_together(
         _insert(rows[0]),
         _insert(duplicate),
-        lambda conn: delete_vcon(conn, ORG, new_uuid()),
+        lambda conn: delete_vcon(conn, ORG, new_uuid(), None),
         half_done,
         *(_insert(row) for row in rows[1:]),
         _count,

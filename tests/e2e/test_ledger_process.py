@@ -21,9 +21,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support import LEDGER_READY_PREFIX, ServerProcess, issuer_trust_file
+from vconstore.keyfiles import ISSUER_KEY_FILE
 from vconstore.ledger.signing import SigningKey
 from vconstore.ledger.statements import OperationRecord, make_statement
-from vconstore.up import ISSUER_KEY_FILE, ISSUER_NAME
 from vconstore_client.transparency import (
     verify_checkpoint,
     verify_consistency_proof,
@@ -34,6 +34,7 @@ from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2 as pb
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2_grpc
 
 LEDGER_SERVICE = "vcon.ledger.v1.LedgerService"
+ISSUER_NAME = "vconstore"  # the default issuer name (Settings.issuer_name)
 
 
 def _statement(key: SigningKey, issuer: str, n: int) -> bytes:

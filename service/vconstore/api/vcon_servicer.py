@@ -13,6 +13,7 @@ from vconstore.api.wire import timestamp_of
 from vconstore.application.vcon_store import ListRequest, VconStore
 from vconstore.domain.errors import InvalidRequest
 from vconstore.domain.typed import TypedConversionError, vcon_to_json_value
+from vconstore.ports import ScittEntry
 from vconstore_proto.vcon.v1 import vcon_pb2, vcon_service_pb2, vcon_service_pb2_grpc
 
 log = structlog.get_logger("vconstore.api")
@@ -32,6 +33,22 @@ _VIEWS_WITH_JSON = (
     vcon_service_pb2.VCON_VIEW_JSON,
     vcon_service_pb2.VCON_VIEW_BOTH,
 )
+
+
+def scitt_message(entry: ScittEntry) -> vcon_service_pb2.ScittEntry:
+    return vcon_service_pb2.ScittEntry(
+        entry_id=entry.entry_id,
+        operation=entry.operation,
+        signed=True,
+        status=(
+            vcon_service_pb2.ScittEntry.PENDING
+            if entry.receipt is None
+            else vcon_service_pb2.ScittEntry.REGISTERED
+        ),
+        receipt=entry.receipt or b"",
+        created_at=timestamp_of(entry.created_at),
+        signed_statement=entry.statement,
+    )
 
 
 def _instant(request: object, field: str) -> datetime | None:
@@ -82,7 +99,7 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
             )
         else:
             raise InvalidRequest("source", "set either vcon or vcon_json")
-        return vcon_service_pb2.CreateVconResponse(
+        response = vcon_service_pb2.CreateVconResponse(
             uuid=outcome.uuid,
             created_at=timestamp_of(outcome.created_at),
             detected_version=outcome.detected_version,
@@ -91,6 +108,9 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
                 for w in outcome.warnings
             ],
         )
+        if outcome.scitt is not None:
+            response.scitt.CopyFrom(scitt_message(outcome.scitt))
+        return response
 
     @rpc
     async def GetVcon(
@@ -110,6 +130,8 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
         if view in _VIEWS_WITH_TYPED:
             # Stored pre-serialised at create time: no JSON parsing on reads.
             response.vcon.MergeFromString(stored.typed_pb)
+        if stored.scitt is not None:
+            response.scitt.CopyFrom(scitt_message(stored.scitt))
         return response
 
     @rpc
@@ -164,5 +186,27 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
             vcon_service_pb2.DeleteVconRequest, vcon_service_pb2.DeleteVconResponse
         ],
     ) -> vcon_service_pb2.DeleteVconResponse:
-        await self._store.delete(org=self._org, uuid=request.uuid)
-        return vcon_service_pb2.DeleteVconResponse()
+        entry = await self._store.delete(org=self._org, uuid=request.uuid)
+        response = vcon_service_pb2.DeleteVconResponse()
+        if entry is not None:
+            response.scitt.CopyFrom(scitt_message(entry))
+        return response
+
+    @rpc
+    async def ListScittEntries(
+        self,
+        request: vcon_service_pb2.ListScittEntriesRequest,
+        context: grpc.aio.ServicerContext[
+            vcon_service_pb2.ListScittEntriesRequest, vcon_service_pb2.ListScittEntriesResponse
+        ],
+    ) -> vcon_service_pb2.ListScittEntriesResponse:
+        outcome = await self._store.list_scitt(
+            org=self._org,
+            uuid=request.uuid,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return vcon_service_pb2.ListScittEntriesResponse(
+            entries=[scitt_message(entry) for entry in outcome.entries],
+            next_page_token=outcome.next_page_token,
+        )

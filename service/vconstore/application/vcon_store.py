@@ -23,7 +23,7 @@ from vconstore.domain.search_keys import (
     normalise_tel,
 )
 from vconstore.domain.typed import parties_only, vcon_from_json_value
-from vconstore.domain.uuids import canonical_uuid
+from vconstore.domain.uuids import canonical_uuid, is_uuid
 from vconstore.domain.validation import (
     ValidatedVcon,
     ValidationPolicy,
@@ -33,12 +33,16 @@ from vconstore.domain.validation import (
 )
 from vconstore.ports import (
     Cursor,
+    PendingRegistration,
+    ScittEntry,
     StoredVcon,
     VconFilter,
     VconListItem,
     VconRecord,
     VconRepository,
 )
+from vconstore.scitt.issuer import StatementIssuer
+from vconstore.scitt.registrar import Registrar
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -50,6 +54,24 @@ class CreateOutcome:
     created_at: datetime
     detected_version: str
     warnings: tuple[Violation, ...]
+    # None when the store runs without a ledger.
+    scitt: ScittEntry | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScittListOutcome:
+    entries: list[ScittEntry]
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ledgering:
+    """How operations reach the ledger: who signs them, who registers them,
+    and how long an RPC waits for the receipt before answering PENDING."""
+
+    issuer: StatementIssuer
+    registrar: Registrar | None
+    wait_seconds: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +127,25 @@ def build_filter(request: ListRequest) -> VconFilter:
     )
 
 
+# Members through which a vCon names the one it amends: `amended` (core-01 on),
+# `appended` (earlier drafts) and `amended_from` (the working group's newest schema).
+AMENDMENT_MEMBERS = ("amended", "amended_from", "appended")
+
+
+def amended_uuids(document: Mapping[str, object]) -> list[str]:
+    """The uuids a vCon says it amends (an object with `uuid`, or a list of them)."""
+    found: list[str] = []
+    for member in AMENDMENT_MEMBERS:
+        value = document.get(member)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, Mapping):
+                uuid = item.get("uuid")
+                # Anything but a uuid names nothing this store holds.
+                if isinstance(uuid, str) and is_uuid(uuid):
+                    found.append(canonical_uuid(uuid))
+    return found
+
+
 def page_limit(page_size: int) -> int:
     if page_size < 0:
         raise InvalidRequest("page_size", f"must not be negative, got {page_size}")
@@ -120,9 +161,11 @@ class VconStore:
         *,
         policy: ValidationPolicy,
         page_tokens: PageTokenCodec,
+        ledgering: Ledgering | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._repository = repository
+        self._ledgering = ledgering
         self._policy = policy
         self._strict_policy = replace(policy, strict=True)
         self._page_tokens = page_tokens
@@ -145,12 +188,19 @@ class VconStore:
                 dict(vcon_document or {}), policy, assign_uuid=assign_uuid
             )
         record = self._record(org, validated, from_text=vcon_json is not None)
-        existing = await self._repository.insert(record=record)
+        entry = None
+        if self._ledgering is not None:
+            operation = await self._create_operation(org, validated.document)
+            entry = self._ledgering.issuer.entry(
+                operation, org=org, uuid=record.uuid, content_hash=record.content_hash
+            )
+        existing = await self._repository.insert(record=record, scitt=entry)
         if existing is None:
             created_at = record.created_at
         elif existing.content_hash == record.content_hash:
             # A retry of the same create: answer as the first one did.
             created_at = existing.created_at
+            entry = existing.scitt
         else:
             raise VconAlreadyExists(validated.uuid)
         return CreateOutcome(
@@ -158,7 +208,28 @@ class VconStore:
             created_at=created_at,
             detected_version=validated.detected_version,
             warnings=validated.warnings,
+            scitt=await self._registered(org, record.uuid, entry),
         )
+
+    async def _create_operation(self, org: str, document: Mapping[str, object]) -> str:
+        """`amend` when the vCon amends one this organisation holds, else `register`."""
+        for uuid in amended_uuids(document):
+            if await self._repository.exists(org=org, uuid=uuid):
+                return "amend"
+        return "register"
+
+    async def _registered(self, org: str, uuid: str, entry: ScittEntry | None) -> ScittEntry | None:
+        """The entry with its receipt if the ledger gives it within the wait."""
+        ledgering = self._ledgering
+        if entry is None or entry.receipt is not None or ledgering is None:
+            return entry
+        if ledgering.registrar is None:
+            return entry
+        receipt = await ledgering.registrar.receipt_for(
+            PendingRegistration(org=org, uuid=uuid, entry=entry),
+            timeout=ledgering.wait_seconds,
+        )
+        return entry if receipt is None else replace(entry, receipt=receipt)
 
     def _record(self, org: str, validated: ValidatedVcon, *, from_text: bool) -> VconRecord:
         document = validated.document
@@ -191,8 +262,37 @@ class VconStore:
     async def get(self, *, org: str, uuid: str) -> StoredVcon:
         return await self._repository.get(org=org, uuid=canonical_uuid(uuid, field="uuid"))
 
-    async def delete(self, *, org: str, uuid: str) -> None:
-        await self._repository.delete(org=org, uuid=canonical_uuid(uuid, field="uuid"))
+    async def delete(self, *, org: str, uuid: str) -> ScittEntry | None:
+        key = canonical_uuid(uuid, field="uuid")
+        ledgering = self._ledgering
+        if ledgering is None:
+            await self._repository.delete(org=org, uuid=key)
+            return None
+        issuer = ledgering.issuer
+
+        def deletion(content_hash: str) -> ScittEntry:
+            return issuer.entry("delete", org=org, uuid=key, content_hash=content_hash)
+
+        entry = await self._repository.delete(org=org, uuid=key, scitt=deletion)
+        return await self._registered(org, key, entry)
+
+    async def list_scitt(
+        self, *, org: str, uuid: str, page_size: int, page_token: str
+    ) -> ScittListOutcome:
+        key = canonical_uuid(uuid, field="uuid")
+        limit = page_limit(page_size)
+        scope = f"scitt/{key}"
+        after = (
+            self._page_tokens.decode_position(page_token, org=org, scope=scope)
+            if page_token
+            else None
+        )
+        page = await self._repository.list_scitt(org=org, uuid=key, after=after, limit=limit)
+        next_token = ""
+        if page.has_more:
+            last = (-1 if after is None else after) + len(page.entries)
+            next_token = self._page_tokens.encode_position(org=org, scope=scope, position=last)
+        return ScittListOutcome(entries=page.entries, next_page_token=next_token)
 
     async def list(self, *, org: str, request: ListRequest) -> ListOutcome:
         limit = page_limit(request.page_size)

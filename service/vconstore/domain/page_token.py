@@ -39,14 +39,12 @@ class PageTokenCodec:
     def _mac(self, body: bytes) -> bytes:
         return hmac.new(self._key, body, hashlib.sha256).digest()[:_MAC_BYTES]
 
-    def encode(self, *, org: str, query: VconFilter, cursor: Cursor) -> str:
-        body = json.dumps(
-            [_VERSION, filter_fingerprint(org, query), to_micros(cursor.created_at), cursor.uuid],
-            separators=(",", ":"),
-        ).encode()
+    def _seal(self, parts: list[object]) -> str:
+        body = json.dumps(parts, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(self._mac(body) + body).rstrip(b"=").decode()
 
-    def decode(self, token: str, *, org: str, query: VconFilter) -> Cursor:
+    def _open(self, token: str, fingerprint: str) -> list[object]:
+        """The token's parts after version and fingerprint, once authenticated."""
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except ValueError:
@@ -54,14 +52,39 @@ class PageTokenCodec:
         mac, body = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
         if len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, self._mac(body)):
             raise InvalidRequest("page_token", "malformed page token", reason=REASON)
-        version, fingerprint, micros, uuid = json.loads(body)
+        version, found, *rest = json.loads(body)
+        parts: list[object] = rest
         if version != _VERSION:
             raise InvalidRequest("page_token", "page token from another version", reason=REASON)
-        if fingerprint != filter_fingerprint(org, query):
+        if found != fingerprint:
             raise InvalidRequest(
                 "page_token",
                 "page token was issued for different filters; "
                 "repeat the filters of the first request or start without a token",
                 reason=REASON,
             )
+        return parts
+
+    def encode(self, *, org: str, query: VconFilter, cursor: Cursor) -> str:
+        return self._seal(
+            [_VERSION, filter_fingerprint(org, query), to_micros(cursor.created_at), cursor.uuid]
+        )
+
+    def decode(self, token: str, *, org: str, query: VconFilter) -> Cursor:
+        micros, uuid = self._open(token, filter_fingerprint(org, query))
+        assert isinstance(micros, int) and isinstance(uuid, str)
         return Cursor(created_at=from_micros(micros), uuid=uuid)
+
+    def encode_position(self, *, org: str, scope: str, position: int) -> str:
+        """A token for "after `position`" in a list named by `scope` (e.g. one
+        vCon's ledger entries), valid only for that organisation and list."""
+        return self._seal([_VERSION, _scope_fingerprint(org, scope), position])
+
+    def decode_position(self, token: str, *, org: str, scope: str) -> int:
+        (position,) = self._open(token, _scope_fingerprint(org, scope))
+        assert isinstance(position, int)
+        return position
+
+
+def _scope_fingerprint(org: str, scope: str) -> str:
+    return hashlib.sha256(json.dumps(["list", org, scope]).encode()).hexdigest()[:32]

@@ -7,13 +7,19 @@ call is atomic, as a transaction would make it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from vconstore.domain.errors import StorageUnavailable, VconNotFound
 from vconstore.ports import (
     Cursor,
+    DeletionEntry,
     ExistingVcon,
     ListPage,
+    PendingRegistration,
+    Receipt,
+    ScittEntry,
+    ScittPage,
     StoredVcon,
     VconFilter,
     VconListItem,
@@ -36,6 +42,8 @@ class _Stored:
 class InMemoryVconRepository:
     def __init__(self) -> None:
         self._vcons: dict[tuple[str, str], _Stored] = {}
+        # Each (org, uuid)'s ledger entries, oldest first; they outlive the vCon.
+        self._scitt: dict[tuple[str, str], list[ScittEntry]] = {}
         self._open = False
 
     async def open(self) -> None:
@@ -47,7 +55,9 @@ class InMemoryVconRepository:
     async def ping(self) -> None:
         self._check_open()
 
-    async def insert(self, *, record: VconRecord) -> ExistingVcon | None:
+    async def insert(
+        self, *, record: VconRecord, scitt: ScittEntry | None = None
+    ) -> ExistingVcon | None:
         # Normalised as the SQLite adapter stores them: instants in UTC, bytes as bytes.
         record = replace(
             record,
@@ -64,7 +74,10 @@ class InMemoryVconRepository:
                 content_hash=found.record.content_hash,
                 created_at=found.record.created_at,
                 detected_version=found.record.detected_version,
+                scitt=self._latest(key),
             )
+        if scitt is not None:
+            self._scitt.setdefault(key, []).append(_utc_entry(scitt))
         self._vcons[key] = _Stored(
             record=record,
             names_folded=tuple(fold(name) for name in record.party_names),
@@ -86,12 +99,63 @@ class InMemoryVconRepository:
             signed=record.signed,
             created_at=record.created_at,
             detected_version=record.detected_version,
+            scitt=self._latest((org, uuid)),
         )
 
-    async def delete(self, *, org: str, uuid: str) -> None:
+    async def exists(self, *, org: str, uuid: str) -> bool:
         self._check_open()
-        if self._vcons.pop((org, uuid), None) is None:
+        return (org, uuid) in self._vcons
+
+    async def delete(
+        self, *, org: str, uuid: str, scitt: DeletionEntry | None = None
+    ) -> ScittEntry | None:
+        self._check_open()
+        found = self._vcons.get((org, uuid))
+        if found is None:
             raise VconNotFound(uuid)
+        entry = None if scitt is None else _utc_entry(scitt(found.record.content_hash))
+        del self._vcons[(org, uuid)]
+        if entry is not None:
+            self._scitt.setdefault((org, uuid), []).append(entry)
+        return entry
+
+    async def list_scitt(self, *, org: str, uuid: str, after: int | None, limit: int) -> ScittPage:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self._check_open()
+        entries = self._scitt.get((org, uuid))
+        if not entries:
+            raise VconNotFound(uuid)
+        start = 0 if after is None else after + 1
+        return ScittPage(
+            entries=entries[start : start + limit], has_more=len(entries) > start + limit
+        )
+
+    async def pending_registrations(self, *, limit: int) -> list[PendingRegistration]:
+        self._check_open()
+        pending = [
+            PendingRegistration(org=org, uuid=uuid, entry=entry)
+            for (org, uuid), entries in self._scitt.items()
+            for entry in entries
+            if entry.receipt is None
+        ]
+        pending.sort(key=lambda item: item.entry.created_at)
+        return pending[:limit]
+
+    async def count_pending(self) -> int:
+        return len(await self.pending_registrations(limit=2**62))
+
+    async def store_receipts(self, *, receipts: Sequence[Receipt]) -> None:
+        self._check_open()
+        for item in receipts:
+            entries = self._scitt.get((item.org, item.uuid), [])
+            for position, entry in enumerate(entries):
+                if entry.entry_id == item.entry_id and entry.receipt is None:
+                    entries[position] = replace(entry, receipt=item.receipt)
+
+    def _latest(self, key: tuple[str, str]) -> ScittEntry | None:
+        entries = self._scitt.get(key)
+        return entries[-1] if entries else None
 
     async def list(
         self, *, org: str, filter: VconFilter, after: Cursor | None, limit: int
@@ -149,6 +213,10 @@ def _matches(stored: _Stored, where: VconFilter) -> bool:
     if where.tag is not None and where.tag not in record.tags:
         return False
     return where.tag_key is None or where.tag_key in stored.tag_keys
+
+
+def _utc_entry(entry: ScittEntry) -> ScittEntry:
+    return replace(entry, created_at=utc(entry.created_at), statement=bytes(entry.statement))
 
 
 def _list_item(record: VconRecord) -> VconListItem:

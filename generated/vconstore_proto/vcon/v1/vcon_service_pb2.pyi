@@ -50,6 +50,88 @@ VCON_VIEW_BOTH: VconView.ValueType  # 3
 Global___VconView: _TypeAlias = VconView  # noqa: Y015
 
 @_typing.final
+class ScittEntry(_message.Message):
+    """ScittEntry is one operation on a vCon as recorded on the transparency
+    ledger: a statement the store signed (ES256, its issuer key) holding only
+    hashes, uuids and an organisation pseudonym, and, once the ledger has
+    registered it, the ledger's receipt.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Status:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[ScittEntry._Status.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STATUS_UNSPECIFIED: ScittEntry._Status.ValueType  # 0
+        REGISTERED: ScittEntry._Status.ValueType  # 1
+        """The ledger registered the statement; `receipt` proves its inclusion."""
+        PENDING: ScittEntry._Status.ValueType  # 2
+        """Signed and stored with the operation; the ledger has not answered yet
+        (slow or unreachable). Registration finishes in the background, with
+        retries, across restarts, exactly once.
+        """
+
+    class Status(_Status, metaclass=_StatusEnumTypeWrapper):
+        """Status is where the registration stands."""
+
+    STATUS_UNSPECIFIED: ScittEntry.Status.ValueType  # 0
+    REGISTERED: ScittEntry.Status.ValueType  # 1
+    """The ledger registered the statement; `receipt` proves its inclusion."""
+    PENDING: ScittEntry.Status.ValueType  # 2
+    """Signed and stored with the operation; the ledger has not answered yet
+    (slow or unreachable). Registration finishes in the background, with
+    retries, across restarts, exactly once.
+    """
+
+    ENTRY_ID_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
+    SIGNED_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    RECEIPT_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    SIGNED_STATEMENT_FIELD_NUMBER: _builtins.int
+    entry_id: _builtins.str
+    """"sha256:" + hex of the statement's Merkle leaf hash (SHA-256 of 0x00 and
+    the statement): the ledger's entry id, known before registration.
+    """
+    operation: _builtins.str
+    """register, amend, redact or delete."""
+    signed: _builtins.bool
+    """Whether the statement is signed by the store; always true."""
+    status: Global___ScittEntry.Status.ValueType
+    receipt: _builtins.bytes
+    """The RFC 9942 COSE receipt (tagged COSE_Sign1, detached payload) for
+    `signed_statement`; empty while PENDING.
+    """
+    signed_statement: _builtins.bytes
+    """The COSE_Sign1 statement exactly as registered: what the receipt proves."""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When the operation happened (the statement's issued_at)."""
+
+    def __init__(
+        self,
+        *,
+        entry_id: _builtins.str = ...,
+        operation: _builtins.str = ...,
+        signed: _builtins.bool = ...,
+        status: Global___ScittEntry.Status.ValueType = ...,
+        receipt: _builtins.bytes = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        signed_statement: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "entry_id", b"entry_id", "operation", b"operation", "receipt", b"receipt", "signed", b"signed", "signed_statement", b"signed_statement", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScittEntry: _TypeAlias = ScittEntry  # noqa: Y015
+
+@_typing.final
 class CreateVconRequest(_message.Message):
     """CreateVconRequest carries one vCon, typed or as JSON text."""
 
@@ -103,6 +185,7 @@ class CreateVconResponse(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     DETECTED_VERSION_FIELD_NUMBER: _builtins.int
     WARNINGS_FIELD_NUMBER: _builtins.int
+    SCITT_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
     detected_version: _builtins.str
     """The syntax version: the `vcon` member when present, else the version
@@ -118,6 +201,13 @@ class CreateVconResponse(_message.Message):
     def warnings(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValidationWarning]:
         """What was accepted despite deviating from the draft. Empty in strict mode."""
 
+    @_builtins.property
+    def scitt(self) -> Global___ScittEntry:
+        """The create's ledger entry (operation register, or amend when the vCon
+        amends one this organisation holds). Unset only when the server runs
+        without a ledger.
+        """
+
     def __init__(
         self,
         *,
@@ -125,10 +215,11 @@ class CreateVconResponse(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         detected_version: _builtins.str = ...,
         warnings: _abc.Iterable[Global___ValidationWarning] | None = ...,
+        scitt: Global___ScittEntry | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "scitt", b"scitt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "detected_version", b"detected_version", "uuid", b"uuid", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "detected_version", b"detected_version", "scitt", b"scitt", "uuid", b"uuid", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -193,6 +284,7 @@ class GetVconResponse(_message.Message):
     VCON_FIELD_NUMBER: _builtins.int
     VCON_JSON_FIELD_NUMBER: _builtins.int
     SIGNED_FIELD_NUMBER: _builtins.int
+    SCITT_FIELD_NUMBER: _builtins.int
     vcon_json: _builtins.str
     """Exactly what was accepted; for a signed vCon, the JWS."""
     signed: _builtins.bool
@@ -201,16 +293,23 @@ class GetVconResponse(_message.Message):
     def vcon(self) -> _vcon_pb2.Vcon:
         """The typed form; for a signed vCon, its payload."""
 
+    @_builtins.property
+    def scitt(self) -> Global___ScittEntry:
+        """The vCon's ledger state: the entry of the create that stored it.
+        Unset when the server runs without a ledger.
+        """
+
     def __init__(
         self,
         *,
         vcon: _vcon_pb2.Vcon | None = ...,
         vcon_json: _builtins.str = ...,
         signed: _builtins.bool = ...,
+        scitt: Global___ScittEntry | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["vcon", b"vcon"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scitt", b"scitt", "vcon", b"vcon"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["signed", b"signed", "vcon", b"vcon", "vcon_json", b"vcon_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["scitt", b"scitt", "signed", b"signed", "vcon", b"vcon", "vcon_json", b"vcon_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -370,17 +469,81 @@ Global___DeleteVconRequest: _TypeAlias = DeleteVconRequest  # noqa: Y015
 
 @_typing.final
 class DeleteVconResponse(_message.Message):
-    """DeleteVconResponse is empty: the vCon is gone."""
+    """DeleteVconResponse: the vCon is gone."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    SCITT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def scitt(self) -> Global___ScittEntry:
+        """The deletion's ledger entry (operation delete). Unset only when the
+        server runs without a ledger.
+        """
+
     def __init__(
         self,
+        *,
+        scitt: Global___ScittEntry | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scitt", b"scitt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["scitt", b"scitt"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteVconResponse: _TypeAlias = DeleteVconResponse  # noqa: Y015
+
+@_typing.final
+class ListScittEntriesRequest(_message.Message):
+    """ListScittEntriesRequest names one vCon."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UUID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    uuid: _builtins.str
+    page_size: _builtins.int
+    """0 means 50; above 1000 means 1000; negative is INVALID_ARGUMENT."""
+    page_token: _builtins.str
+    """From a previous response for the same uuid."""
+    def __init__(
+        self,
+        *,
+        uuid: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "uuid", b"uuid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListScittEntriesRequest: _TypeAlias = ListScittEntriesRequest  # noqa: Y015
+
+@_typing.final
+class ListScittEntriesResponse(_message.Message):
+    """ListScittEntriesResponse is one page, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty only on the last page."""
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScittEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___ScittEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListScittEntriesResponse: _TypeAlias = ListScittEntriesResponse  # noqa: Y015

@@ -65,6 +65,11 @@ class VconServiceStub:
                 request_serializer=vcon_dot_v1_dot_vcon__service__pb2.DeleteVconRequest.SerializeToString,
                 response_deserializer=vcon_dot_v1_dot_vcon__service__pb2.DeleteVconResponse.FromString,
                 _registered_method=True)
+        self.ListScittEntries = channel.unary_unary(
+                '/vcon.v1.VconService/ListScittEntries',
+                request_serializer=vcon_dot_v1_dot_vcon__service__pb2.ListScittEntriesRequest.SerializeToString,
+                response_deserializer=vcon_dot_v1_dot_vcon__service__pb2.ListScittEntriesResponse.FromString,
+                _registered_method=True)
 
 
 class VconServiceServicer:
@@ -109,7 +114,18 @@ class VconServiceServicer:
 
     def DeleteVcon(self, request, context):
         """Erases a vCon physically; its uuid can be created again afterwards.
-        NOT_FOUND if it does not exist.
+        NOT_FOUND if it does not exist. The deletion is signed and registered
+        on the transparency ledger like a create.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListScittEntries(self, request, context):
+        """Lists the ledger entries of every operation on one vCon (creates,
+        amendments, redactions, deletions), oldest first, newest last. Still
+        answered after the vCon is deleted: entries hold no content. NOT_FOUND
+        when the organisation never recorded an operation on that uuid.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -137,6 +153,11 @@ def add_VconServiceServicer_to_server(servicer, server):
                     servicer.DeleteVcon,
                     request_deserializer=vcon_dot_v1_dot_vcon__service__pb2.DeleteVconRequest.FromString,
                     response_serializer=vcon_dot_v1_dot_vcon__service__pb2.DeleteVconResponse.SerializeToString,
+            ),
+            'ListScittEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListScittEntries,
+                    request_deserializer=vcon_dot_v1_dot_vcon__service__pb2.ListScittEntriesRequest.FromString,
+                    response_serializer=vcon_dot_v1_dot_vcon__service__pb2.ListScittEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -258,6 +279,33 @@ class VconService:
             '/vcon.v1.VconService/DeleteVcon',
             vcon_dot_v1_dot_vcon__service__pb2.DeleteVconRequest.SerializeToString,
             vcon_dot_v1_dot_vcon__service__pb2.DeleteVconResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListScittEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcon.v1.VconService/ListScittEntries',
+            vcon_dot_v1_dot_vcon__service__pb2.ListScittEntriesRequest.SerializeToString,
+            vcon_dot_v1_dot_vcon__service__pb2.ListScittEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

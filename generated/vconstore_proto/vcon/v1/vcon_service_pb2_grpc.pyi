@@ -58,7 +58,14 @@ class VconServiceStub:
     """Lists the organisation's vCons, newest first, with filters."""
     DeleteVcon: _grpc.UnaryUnaryMultiCallable[_vcon_service_pb2.DeleteVconRequest, _vcon_service_pb2.DeleteVconResponse]
     """Erases a vCon physically; its uuid can be created again afterwards.
-    NOT_FOUND if it does not exist.
+    NOT_FOUND if it does not exist. The deletion is signed and registered
+    on the transparency ledger like a create.
+    """
+    ListScittEntries: _grpc.UnaryUnaryMultiCallable[_vcon_service_pb2.ListScittEntriesRequest, _vcon_service_pb2.ListScittEntriesResponse]
+    """Lists the ledger entries of every operation on one vCon (creates,
+    amendments, redactions, deletions), oldest first, newest last. Still
+    answered after the vCon is deleted: entries hold no content. NOT_FOUND
+    when the organisation never recorded an operation on that uuid.
     """
 
 @_typing.type_check_only
@@ -91,7 +98,14 @@ class VconServiceAsyncStub(VconServiceStub):
     """Lists the organisation's vCons, newest first, with filters."""
     DeleteVcon: _aio.UnaryUnaryMultiCallable[_vcon_service_pb2.DeleteVconRequest, _vcon_service_pb2.DeleteVconResponse]  # type: ignore[assignment]
     """Erases a vCon physically; its uuid can be created again afterwards.
-    NOT_FOUND if it does not exist.
+    NOT_FOUND if it does not exist. The deletion is signed and registered
+    on the transparency ledger like a create.
+    """
+    ListScittEntries: _aio.UnaryUnaryMultiCallable[_vcon_service_pb2.ListScittEntriesRequest, _vcon_service_pb2.ListScittEntriesResponse]  # type: ignore[assignment]
+    """Lists the ledger entries of every operation on one vCon (creates,
+    amendments, redactions, deletions), oldest first, newest last. Still
+    answered after the vCon is deleted: entries hold no content. NOT_FOUND
+    when the organisation never recorded an operation on that uuid.
     """
 
 class VconServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -145,7 +159,20 @@ class VconServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_vcon_service_pb2.DeleteVconResponse, _abc.Awaitable[_vcon_service_pb2.DeleteVconResponse]]:
         """Erases a vCon physically; its uuid can be created again afterwards.
-        NOT_FOUND if it does not exist.
+        NOT_FOUND if it does not exist. The deletion is signed and registered
+        on the transparency ledger like a create.
+        """
+
+    @_abc_1.abstractmethod
+    def ListScittEntries(
+        self,
+        request: _vcon_service_pb2.ListScittEntriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vcon_service_pb2.ListScittEntriesResponse, _abc.Awaitable[_vcon_service_pb2.ListScittEntriesResponse]]:
+        """Lists the ledger entries of every operation on one vCon (creates,
+        amendments, redactions, deletions), oldest first, newest last. Still
+        answered after the vCon is deleted: entries hold no content. NOT_FOUND
+        when the organisation never recorded an operation on that uuid.
         """
 
 def add_VconServiceServicer_to_server(servicer: VconServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -13,8 +13,28 @@ Layout (field names are the F.* constants below):
     party_tels, party_mailtos, tags, tag_keys     normalised keys (arrays, deduplicated)
     parties_pb, typed_pb    serialised vcon.v1 messages (BSON binary)
     vcon_json         the accepted text exactly, as a string
-    lineage, ledger   null until the redaction and ledger features fill them in
+    lineage           null until the redaction feature fills it in
+    ledger            null: a slot kept from format 1 (the ledger entries are `scitt`)
     format            version of this layout, for later migrations
+    scitt             the (org, uuid)'s ledger entries, oldest first (absent if none):
+                      {entry_id, operation, statement (binary), created_us (int64
+                      micros, UTC), receipt (binary, null until registered)}
+    scitt_pending     entry_ids of `scitt` still without a receipt (absent or empty
+                      when none is); sparse multikey index `scitt_pending`
+    tombstone         true on a deleted vCon's document (absent on a live one)
+
+A ledger entry is written by the same single-document write as its operation
+(the outbox): insert_one for a create, a conditional update for the rest.
+Entries outlive the vCon: deleting one with entries turns its document into a
+content-free TOMBSTONE in one update, which unsets every content field (every
+field but org, uuid, format and the ledger fields: CONTENT_FIELDS) and keeps
+the entries, the deletion's own appended. A create of the same uuid turns the
+tombstone back into a live document, its history going on.
+
+A tombstone has no created_us, and every list query bounds created_us to a
+numeric range, so tombstones lie outside the index bounds of every list index
+and never show in a page or a total; get and exists filter them out
+explicitly (see queries.py).
 
 The vCon JSON is kept as a string, never as a BSON sub-document: MongoDB
 restricts member names (a leading `$`, dots), and a sub-document would not keep
@@ -35,23 +55,33 @@ import bson
 from bson import ObjectId
 
 from vconstore.domain.errors import LimitExceeded, Violation
-from vconstore.ports import ExistingVcon, StoredVcon, VconListItem, VconRecord
+from vconstore.ports import ExistingVcon, ScittEntry, StoredVcon, VconListItem, VconRecord
 from vconstore.storage.normalise import fold, from_micros, tag_key, to_micros, utc
 
 __all__ = [
+    "CONTENT_FIELDS",
+    "DELETE_PROJECTION",
     "DOCUMENT_FORMAT",
     "EXISTING_PROJECTION",
     "LIST_PROJECTION",
     "MAX_DOCUMENT_BYTES",
     "STORED_PROJECTION",
+    "E",
     "F",
     "check_size",
+    "entry_document",
+    "entry_from",
     "existing_from",
+    "has_entries",
     "list_item_from",
     "stored_from",
     "to_document",
 ]
 
+# Still 1 with the ledger fields and tombstones: they are additive. A format-1
+# document without `scitt` reads as a vCon stored without entries, which it
+# is, so nothing needs migrating. (A release that predates tombstones must not
+# serve a collection holding them: its queries do not leave them out.)
 DOCUMENT_FORMAT: Final = 1
 # MongoDB's maxBsonObjectSize (16 MiB), unchanged since 1.8. The driver would
 # refuse a larger document too, but only after encoding it, and with an error
@@ -85,6 +115,32 @@ class F:
     LINEAGE: Final = "lineage"
     LEDGER: Final = "ledger"
     FORMAT: Final = "format"
+    SCITT: Final = "scitt"
+    SCITT_PENDING: Final = "scitt_pending"
+    TOMBSTONE: Final = "tombstone"
+
+
+class E:
+    """Field names of one ledger entry in the `scitt` array."""
+
+    ENTRY_ID: Final = "entry_id"
+    OPERATION: Final = "operation"
+    STATEMENT: Final = "statement"
+    CREATED_US: Final = "created_us"
+    RECEIPT: Final = "receipt"
+
+
+# What a tombstone keeps: the key, the layout version, the ledger fields and
+# its marker. Everything else F names is content and is unset on deletion, so
+# a field added to F later is erased by default.
+_KEPT_BY_TOMBSTONE: Final = frozenset(
+    {F.ORG, F.UUID, F.FORMAT, F.SCITT, F.SCITT_PENDING, F.TOMBSTONE}
+)
+CONTENT_FIELDS: Final = tuple(
+    value
+    for name, value in vars(F).items()
+    if name.isupper() and isinstance(value, str) and value not in _KEPT_BY_TOMBSTONE
+)
 
 
 def _unique(values: tuple[str, ...] | list[str]) -> list[str]:
@@ -124,6 +180,28 @@ def to_document(record: VconRecord) -> dict[str, Any]:
     }
 
 
+def entry_document(entry: ScittEntry) -> dict[str, Any]:
+    """Raises ValueError for a naive created_at."""
+    return {
+        E.ENTRY_ID: entry.entry_id,
+        E.OPERATION: entry.operation,
+        E.STATEMENT: bytes(entry.statement),
+        E.CREATED_US: to_micros(entry.created_at),
+        E.RECEIPT: None if entry.receipt is None else bytes(entry.receipt),
+    }
+
+
+def entry_from(document: dict[str, Any]) -> ScittEntry:
+    receipt = document.get(E.RECEIPT)
+    return ScittEntry(
+        entry_id=document[E.ENTRY_ID],
+        operation=document[E.OPERATION],
+        statement=bytes(document[E.STATEMENT]),
+        created_at=from_micros(int(document[E.CREATED_US])),
+        receipt=None if receipt is None else bytes(receipt),
+    )
+
+
 def check_size(document: dict[str, Any], *, limit: int = MAX_DOCUMENT_BYTES) -> None:
     """Refuse a document MongoDB would refuse, naming the limit.
 
@@ -145,6 +223,8 @@ def check_size(document: dict[str, Any], *, limit: int = MAX_DOCUMENT_BYTES) -> 
         )
 
 
+# Only the newest entry: for a live vCon, the create that stored it.
+_NEWEST_ENTRY: Final = {"$slice": -1}
 STORED_PROJECTION: Final = {
     "_id": 0,
     F.VCON_JSON: 1,
@@ -152,12 +232,24 @@ STORED_PROJECTION: Final = {
     F.SIGNED: 1,
     F.CREATED_US: 1,
     F.DETECTED_VERSION: 1,
+    F.SCITT: _NEWEST_ENTRY,
 }
+# The winner of a duplicate create, or the tombstone to bring back to life:
+# all its entries (a handful, without content), for the revived document's size.
 EXISTING_PROJECTION: Final = {
     "_id": 0,
     F.CONTENT_HASH: 1,
     F.CREATED_US: 1,
     F.DETECTED_VERSION: 1,
+    F.TOMBSTONE: 1,
+    F.SCITT: 1,
+}
+# What a deletion needs: which document, the hash its statement covers, and
+# whether there is a history to keep.
+DELETE_PROJECTION: Final = {
+    "_id": 1,
+    F.CONTENT_HASH: 1,
+    F.SCITT: _NEWEST_ENTRY,
 }
 # Everything a list item needs and nothing more: vcon_json and typed_pb are
 # the bulk of a document and a page must not read them.
@@ -176,6 +268,15 @@ def _instant(document: dict[str, Any]) -> datetime:
     return from_micros(int(document[F.CREATED_US]))
 
 
+def has_entries(document: dict[str, Any]) -> bool:
+    return bool(document.get(F.SCITT))
+
+
+def _newest_entry(document: dict[str, Any]) -> ScittEntry | None:
+    entries = document.get(F.SCITT)
+    return entry_from(entries[-1]) if entries else None
+
+
 def stored_from(uuid: str, document: dict[str, Any]) -> StoredVcon:
     return StoredVcon(
         uuid=uuid,
@@ -184,6 +285,7 @@ def stored_from(uuid: str, document: dict[str, Any]) -> StoredVcon:
         signed=bool(document[F.SIGNED]),
         created_at=_instant(document),
         detected_version=document[F.DETECTED_VERSION],
+        scitt=_newest_entry(document),
     )
 
 
@@ -193,6 +295,7 @@ def existing_from(uuid: str, document: dict[str, Any]) -> ExistingVcon:
         content_hash=document[F.CONTENT_HASH],
         created_at=_instant(document),
         detected_version=document[F.DETECTED_VERSION],
+        scitt=_newest_entry(document),
     )
 
 

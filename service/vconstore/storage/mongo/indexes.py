@@ -6,7 +6,12 @@ Every list query starts with an equality on `org` and sorts by
 then the sort: the page comes out of the index in order, and `limit` stops the
 scan early instead of sorting every match in memory. The key filters are
 arrays, hence multikey indexes; created_us and uuid are scalars, which is what
-lets a multikey index still serve the sort.
+lets a multikey index still serve the sort. Tombstones (no created_us) fall
+outside every list query's bounds on these indexes (see queries.py).
+
+The ledger outbox has one index of its own, on the pending entry ids: sparse,
+so documents that never had an entry are not in it, and a pending entry is
+found by an index range instead of by reading every vCon.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ __all__ = [
     "BY_TEL",
     "INDEXES",
     "ORG_UUID",
+    "PENDING",
 ]
 
 ORG_UUID: Final = "org_uuid"
@@ -33,6 +39,7 @@ BY_TEL: Final = "org_tel_created_uuid"
 BY_MAILTO: Final = "org_mailto_created_uuid"
 BY_TAG: Final = "org_tag_created_uuid"
 BY_TAG_KEY: Final = "org_tag_key_created_uuid"
+PENDING: Final = "scitt_pending"
 
 _NEWEST_FIRST: Final = [(F.CREATED_US, DESCENDING), (F.UUID, DESCENDING)]
 
@@ -52,4 +59,7 @@ INDEXES: Final = (
     _by(F.MAILTOS, BY_MAILTO),
     _by(F.TAGS, BY_TAG),
     _by(F.TAG_KEYS, BY_TAG_KEY),
+    # Entries awaiting their receipt, across organisations: what the registrar
+    # recovers after a restart or an outage of the ledger.
+    IndexModel([(F.SCITT_PENDING, ASCENDING)], name=PENDING, sparse=True),
 )

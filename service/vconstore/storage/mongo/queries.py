@@ -6,6 +6,14 @@ Semantics match the SQLite adapter (storage/sqlite/queries.py) exactly:
 created_after inclusive, created_before exclusive; tel, mailto and tag equal a
 stored key; tag_key equals any tag's key; name and subject are literal
 substrings of the casefold()ed text; newest first by (created, uuid).
+
+Tombstones (deleted vCons whose ledger entries are kept; see documents.py)
+have no created_us. Every list query bounds created_us to a numeric range
+(from the smallest int64 when no created_after is given), so a tombstone is
+outside the index bounds of every list index and can match neither a page nor
+a total, without a filter on the tombstone marker that no index holds. get()
+and exists() read through the key index and leave them out explicitly
+(`live`). The ledger outbox's own queries are in scitt.py.
 """
 
 from __future__ import annotations
@@ -21,14 +29,26 @@ from vconstore.storage.normalise import fold, to_micros
 from .documents import F
 from .indexes import BY_CREATED, BY_MAILTO, BY_TAG, BY_TAG_KEY, BY_TEL
 
-__all__ = ["NEWEST_FIRST", "ListQuery", "by_key", "list_query", "literal_pattern"]
+__all__ = [
+    "NEWEST_FIRST",
+    "NOT_TOMBSTONE",
+    "ListQuery",
+    "by_key",
+    "list_query",
+    "literal_pattern",
+    "live",
+]
 
 NEWEST_FIRST: Final = [(F.CREATED_US, DESCENDING), (F.UUID, DESCENDING)]
+NOT_TOMBSTONE: Final = {F.TOMBSTONE: {"$exists": False}}
 
 # Between party names in SQLite's names_folded. A needle holding it can never
 # match there, so it must not match here either, although names are an array.
 _NAME_SEPARATOR: Final = "\x1f"
 _MATCH_NOTHING: Final[dict[str, list[str]]] = {"$in": []}
+# The lower bound of created_us when no created_after is given: every int64,
+# and so every live vCon, but no tombstone (which has no created_us at all).
+_EARLIEST_US: Final = -(2**63)
 
 # Equality filters in the order their index is preferred when several are
 # given (a phone number or an address is usually rarer than a tag).
@@ -55,7 +75,13 @@ class ListQuery:
 
 
 def by_key(org: str, uuid: str) -> dict[str, Any]:
+    """The document of (org, uuid), live or tombstone."""
     return {F.ORG: org, F.UUID: uuid}
+
+
+def live(org: str, uuid: str) -> dict[str, Any]:
+    """The live vCon (org, uuid): its document unless that is a tombstone."""
+    return {F.ORG: org, F.UUID: uuid, **NOT_TOMBSTONE}
 
 
 def literal_pattern(text: str) -> str:
@@ -82,13 +108,13 @@ def literal_pattern(text: str) -> str:
 
 def _matching(org: str, where: VconFilter) -> tuple[dict[str, Any], str]:
     query: dict[str, Any] = {F.ORG: org}
-    created: dict[str, int] = {}
-    if where.created_after is not None:
-        created["$gte"] = to_micros(where.created_after)
+    # Always a numeric range, even without created_after: that keeps tombstones out.
+    created: dict[str, int] = {
+        "$gte": _EARLIEST_US if where.created_after is None else to_micros(where.created_after)
+    }
     if where.created_before is not None:
         created["$lt"] = to_micros(where.created_before)
-    if created:
-        query[F.CREATED_US] = created
+    query[F.CREATED_US] = created
     hint = BY_CREATED
     for attribute, field, index in reversed(_KEY_FILTERS):
         value = getattr(where, attribute)
@@ -112,7 +138,7 @@ def _after(query: dict[str, Any], cursor: Cursor) -> dict[str, Any]:
     page = dict(query)
     # The plain upper bound gives the index scan a start; the $or then drops
     # the cursor's own instant's uuids that are not below it.
-    page[F.CREATED_US] = {**query.get(F.CREATED_US, {}), "$lte": position}
+    page[F.CREATED_US] = {**query[F.CREATED_US], "$lte": position}
     page["$or"] = [
         {F.CREATED_US: {"$lt": position}},
         {F.CREATED_US: position, F.UUID: {"$lt": cursor.uuid}},

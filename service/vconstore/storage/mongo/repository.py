@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -16,20 +16,31 @@ from pymongo.read_concern import ReadConcern
 from vconstore.domain.errors import StorageUnavailable, VconNotFound
 from vconstore.ports import (
     Cursor,
+    DeletionEntry,
     ExistingVcon,
     ListPage,
+    PendingRegistration,
+    Receipt,
+    ScittEntry,
+    ScittPage,
     StoredVcon,
     VconFilter,
     VconRecord,
 )
 
+from . import scitt as outbox
 from .documents import (
+    DELETE_PROJECTION,
     EXISTING_PROJECTION,
     LIST_PROJECTION,
     MAX_DOCUMENT_BYTES,
     STORED_PROJECTION,
+    F,
     check_size,
+    entry_document,
+    entry_from,
     existing_from,
+    has_entries,
     list_item_from,
     stored_from,
     to_document,
@@ -37,7 +48,7 @@ from .documents import (
 from .indexes import INDEXES
 from .lifecycle import ClientFactory, Document, MongoConnection, Work, connect
 from .options import MongoOptions
-from .queries import by_key, list_query
+from .queries import by_key, list_query, live
 
 __all__ = ["ClientFactory", "MongoVconRepository", "connect"]
 
@@ -46,6 +57,9 @@ _log = logging.getLogger(__name__)
 # A duplicate-key error whose winner is gone by the time it is read means it
 # was erased in between; trying again settles it, unless erasures keep racing.
 _INSERT_ATTEMPTS: Final = 3
+# A deletion's conditional write misses when the vCon changed since it was
+# read (erased, or deleted and created again); it reads it again, this often.
+_DELETE_ATTEMPTS: Final = 3
 # Touches the collection (and so the credentials' privileges on it), not just
 # the server: matches no document and is answered from the org_uuid index.
 _PROBE: Final = by_key("", "")
@@ -66,6 +80,8 @@ class MongoVconRepository:
     standalone mongod serves), acknowledged under the configured write concern
     (majority, journaled by default). A concurrent create of the same uuid is
     detected by the unique (org, uuid) index and answered with the winner.
+    A ledger entry lives in its vCon's document and is written by the same
+    operation (the outbox; see scitt.py).
 
     open() does not wait for MongoDB: it validates the URI, creates the client
     and starts building the indexes in the background, so the service starts
@@ -75,8 +91,14 @@ class MongoVconRepository:
     fails with StorageUnavailable after the server selection timeout, and the
     driver reconnects on its own when MongoDB returns.
 
-    delete() removes the document. MongoDB keeps no copy in the collection,
-    but a replica set's oplog and any backups hold one until they roll over.
+    delete() erases the content at once: a vCon with ledger entries (or
+    deleted with one) becomes a content-free tombstone in the same document,
+    holding only its key and its entries, the deletion's appended, so its
+    history can still be listed; one without entries, deleted without one, is
+    removed. Tombstones are invisible to get, exists and list, and a create of
+    the same uuid brings the document back to life. MongoDB keeps no copy of
+    the erased content in the collection, but a replica set's oplog and any
+    backups hold one until they roll over.
 
     Args:
         options: URI, database, collection, timeouts, pool and write concern.
@@ -112,37 +134,126 @@ class MongoVconRepository:
     async def ping(self) -> None:
         await self._connection.ping(_probe)
 
-    async def insert(self, *, record: VconRecord) -> ExistingVcon | None:
+    async def insert(
+        self, *, record: VconRecord, scitt: ScittEntry | None = None
+    ) -> ExistingVcon | None:
         document = to_document(record)
-        check_size(document, limit=self._max_document_bytes)
+        entry = None if scitt is None else entry_document(scitt)
+        created = document if entry is None else {**document, **outbox.new_ledger(entry)}
+        check_size(created, limit=self._max_document_bytes)
         with self._connection.translated():
             collections = await self._connection.ready()
             for _ in range(_INSERT_ATTEMPTS):
                 try:
-                    await collections.vcons.insert_one(document)
+                    await collections.vcons.insert_one(created)
                     return None
                 except DuplicateKeyError:
                     found = await collections.majority.find_one(
                         by_key(record.org, record.uuid), EXISTING_PROJECTION
                     )
-                    if found is not None:
-                        return existing_from(record.uuid, found)
-        raise StorageUnavailable("MongoDB storage: a create kept racing with erasures")
+                if found is None:
+                    continue  # erased in between: insert again
+                if not found.get(F.TOMBSTONE):
+                    return existing_from(record.uuid, found)
+                # A tombstone: this create brings it back to life, its history going on.
+                history = [*found.get(F.SCITT, []), *([] if entry is None else [entry])]
+                check_size({**document, F.SCITT: history}, limit=self._max_document_bytes)
+                result = await collections.vcons.update_one(
+                    outbox.tombstoned(record.org, record.uuid), outbox.revive(document, entry)
+                )
+                if result.matched_count:
+                    return None
+                # Another create revived it first: the next attempt reports it.
+        raise StorageUnavailable("MongoDB storage: a create kept racing with other writes")
 
     async def get(self, *, org: str, uuid: str) -> StoredVcon:
         with self._connection.translated():
             collections = await self._connection.ready()
-            found = await collections.vcons.find_one(by_key(org, uuid), STORED_PROJECTION)
+            found = await collections.vcons.find_one(live(org, uuid), STORED_PROJECTION)
         if found is None:
             raise VconNotFound(uuid)
         return stored_from(uuid, found)
 
-    async def delete(self, *, org: str, uuid: str) -> None:
+    async def exists(self, *, org: str, uuid: str) -> bool:
         with self._connection.translated():
             collections = await self._connection.ready()
-            result = await collections.vcons.delete_one(by_key(org, uuid))
-        if result.deleted_count == 0:
+            found = await collections.vcons.find_one(live(org, uuid), {"_id": 1})
+        return found is not None
+
+    async def delete(
+        self, *, org: str, uuid: str, scitt: DeletionEntry | None = None
+    ) -> ScittEntry | None:
+        # Signed at most once per content hash, however often the write is retried.
+        signed: dict[str, ScittEntry] = {}
+        with self._connection.translated():
+            vcons = (await self._connection.ready()).vcons
+            for _ in range(_DELETE_ATTEMPTS):
+                if scitt is None:
+                    # Nothing to record and no history to keep: remove it outright.
+                    removed = await vcons.delete_one(outbox.removable(org, uuid))
+                    if removed.deleted_count:
+                        return None
+                found = await vcons.find_one(live(org, uuid), DELETE_PROJECTION)
+                if found is None:
+                    raise VconNotFound(uuid)
+                if scitt is None and not has_entries(found):
+                    continue  # created after the delete_one above: remove it now
+                content_hash: str = found[F.CONTENT_HASH]
+                entry: ScittEntry | None = None
+                if scitt is not None:
+                    entry = signed.get(content_hash) or scitt(content_hash)
+                    signed[content_hash] = entry
+                # Only this very content: the statement covers its hash.
+                result = await vcons.update_one(
+                    outbox.erasable(found["_id"], content_hash),
+                    outbox.tombstone(None if entry is None else entry_document(entry)),
+                )
+                if result.matched_count:
+                    return entry
+        raise StorageUnavailable("MongoDB storage: a deletion kept racing with other writes")
+
+    async def list_scitt(self, *, org: str, uuid: str, after: int | None, limit: int) -> ScittPage:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        with self._connection.translated():
+            collections = await self._connection.ready()
+            found = await collections.vcons.find_one(
+                outbox.with_entries(org, uuid), outbox.entries_page(after, limit + 1)
+            )
+        if found is None:
             raise VconNotFound(uuid)
+        entries = [entry_from(item) for item in found.get(F.SCITT, [])]
+        return ScittPage(entries=entries[:limit], has_more=len(entries) > limit)
+
+    async def pending_registrations(self, *, limit: int) -> list[PendingRegistration]:
+        if limit < 1:
+            return []
+        with self._connection.translated():
+            collections = await self._connection.ready()
+            cursor = await collections.vcons.aggregate(
+                outbox.pending_pipeline(limit), hint=outbox.PENDING_HINT
+            )
+            found = await cursor.to_list()
+        return [
+            PendingRegistration(org=item[F.ORG], uuid=item[F.UUID], entry=entry_from(item[F.SCITT]))
+            for item in found
+        ]
+
+    async def count_pending(self) -> int:
+        with self._connection.translated():
+            collections = await self._connection.ready()
+            cursor = await collections.vcons.aggregate(
+                outbox.COUNT_PENDING, hint=outbox.PENDING_HINT
+            )
+            found = await cursor.to_list()
+        return int(found[0]["n"]) if found else 0
+
+    async def store_receipts(self, *, receipts: Sequence[Receipt]) -> None:
+        if not receipts:
+            return
+        with self._connection.translated():
+            collections = await self._connection.ready()
+            await collections.vcons.bulk_write(outbox.receipt_updates(receipts), ordered=False)
 
     async def list(
         self, *, org: str, filter: VconFilter, after: Cursor | None, limit: int

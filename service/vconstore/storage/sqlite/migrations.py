@@ -104,7 +104,33 @@ _LIST_INDEXES = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_TABLES, _LIST_INDEXES)
+_SCITT_ENTRIES = Migration(
+    version=3,
+    description="ledger entries: the outbox of signed statements and their receipts",
+    statements=(
+        # One row per operation on a vCon, written in the operation's own
+        # transaction. Keyed by the vCon and the entry's 0-based position in
+        # its history, so it outlives the vCon (a deletion adds a row) and
+        # ListScittEntries is one range of the key. No content: statements
+        # hold hashes, uuids and a pseudonym only.
+        """CREATE TABLE scitt_entries (
+            org        TEXT    NOT NULL,
+            uuid       TEXT    NOT NULL,
+            position   INTEGER NOT NULL,
+            entry_id   TEXT    NOT NULL,  -- "sha256:" + hex leaf hash of statement
+            operation  TEXT    NOT NULL,
+            created_at INTEGER NOT NULL,  -- the statement's issued_at, microseconds UTC
+            statement  BLOB    NOT NULL,
+            receipt    BLOB,              -- NULL while the registration is pending
+            PRIMARY KEY (org, uuid, position)
+        ) WITHOUT ROWID""",
+        # The registrar's queue: only pending rows are in it, so it stays as
+        # small as the backlog, and finding work is one index range.
+        "CREATE INDEX scitt_pending ON scitt_entries (created_at) WHERE receipt IS NULL",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_TABLES, _LIST_INDEXES, _SCITT_ENTRIES)
 LATEST_VERSION = MIGRATIONS[-1].version
 # The vCon store's schema. Other components (the ledger) keep their own file with
 # their own steps, run by the same code.

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from vconstore.domain.errors import VconNotFound
 from vconstore.ports import (
     Cursor,
+    DeletionEntry,
     ExistingVcon,
     ListPage,
+    ScittEntry,
     StoredVcon,
     VconFilter,
     VconListItem,
@@ -19,7 +21,17 @@ from vconstore.ports import (
 )
 from vconstore.storage.normalise import fold, from_micros, tag_key, to_micros
 
-__all__ = ["VconRow", "delete_vcon", "get_vcon", "insert_vcon", "list_vcons", "ping"]
+from .scitt_queries import append_entry, latest_entry
+
+__all__ = [
+    "VconRow",
+    "delete_vcon",
+    "get_vcon",
+    "insert_vcon",
+    "list_vcons",
+    "ping",
+    "vcon_exists",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +89,9 @@ def _search_keys(record: VconRecord) -> tuple[tuple[str, str], ...]:
     return tuple(dict.fromkeys(keys))
 
 
-def insert_vcon(conn: sqlite3.Connection, row: VconRow) -> ExistingVcon | None:
+def insert_vcon(
+    conn: sqlite3.Connection, row: VconRow, scitt: ScittEntry | None
+) -> ExistingVcon | None:
     # Check-then-insert is race-free: only the writer thread writes.
     found = conn.execute(
         "SELECT content_hash, created_at, detected_version FROM vcons WHERE org = ? AND uuid = ?",
@@ -89,6 +103,7 @@ def insert_vcon(conn: sqlite3.Connection, row: VconRow) -> ExistingVcon | None:
             content_hash=found[0],
             created_at=from_micros(found[1]),
             detected_version=found[2],
+            scitt=latest_entry(conn, row.org, row.uuid),
         )
     conn.execute(
         "INSERT INTO vcons (org, uuid, vcon_json, typed_pb, parties_pb, content_hash,"
@@ -116,12 +131,16 @@ def insert_vcon(conn: sqlite3.Connection, row: VconRow) -> ExistingVcon | None:
         "INSERT INTO vcon_keys (org, kind, value, uuid) VALUES (?, ?, ?, ?)",
         [(row.org, kind, value, row.uuid) for kind, value in row.keys],
     )
+    if scitt is not None:
+        append_entry(conn, row.org, row.uuid, scitt)
     return None
 
 
-def delete_vcon(conn: sqlite3.Connection, org: str, uuid: str) -> None:
+def delete_vcon(
+    conn: sqlite3.Connection, org: str, uuid: str, scitt: DeletionEntry | None
+) -> ScittEntry | None:
     found = conn.execute(
-        "SELECT search_keys FROM vcons WHERE org = ? AND uuid = ?", (org, uuid)
+        "SELECT search_keys, content_hash FROM vcons WHERE org = ? AND uuid = ?", (org, uuid)
     ).fetchone()
     if found is None:
         raise VconNotFound(uuid)
@@ -130,6 +149,20 @@ def delete_vcon(conn: sqlite3.Connection, org: str, uuid: str) -> None:
         [(org, kind, value, uuid) for kind, value in json.loads(found[0])],
     )
     conn.execute("DELETE FROM vcons WHERE org = ? AND uuid = ?", (org, uuid))
+    if scitt is None:
+        return None
+    # Signed here, inside the transaction, because the statement covers the
+    # hash of exactly the content this transaction erases.
+    entry = scitt(found[1])
+    append_entry(conn, org, uuid, entry)
+    return entry
+
+
+def vcon_exists(conn: sqlite3.Connection, org: str, uuid: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM vcons WHERE org = ? AND uuid = ?", (org, uuid)).fetchone()
+        is not None
+    )
 
 
 def get_vcon(conn: sqlite3.Connection, org: str, uuid: str) -> StoredVcon:
@@ -147,6 +180,7 @@ def get_vcon(conn: sqlite3.Connection, org: str, uuid: str) -> StoredVcon:
         signed=bool(found[2]),
         created_at=from_micros(found[3]),
         detected_version=found[4],
+        scitt=latest_entry(conn, org, uuid),
     )
 
 

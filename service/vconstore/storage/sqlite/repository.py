@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from vconstore.ports import (
     Cursor,
+    DeletionEntry,
     ExistingVcon,
     ListPage,
+    PendingRegistration,
+    Receipt,
+    ScittEntry,
+    ScittPage,
     StoredVcon,
     VconFilter,
     VconRecord,
 )
 
-from . import queries
+from . import queries, scitt_queries
 from .database import SqliteDatabase
 from .migrations import VCON_SCHEMA
 from .writer import WriteStats
@@ -81,15 +87,43 @@ class SqliteVconRepository:
     async def ping(self) -> None:
         await self._database.ping()
 
-    async def insert(self, *, record: VconRecord) -> ExistingVcon | None:
+    async def insert(
+        self, *, record: VconRecord, scitt: ScittEntry | None = None
+    ) -> ExistingVcon | None:
         row = queries.VconRow.from_record(record)
-        return await self._database.write(lambda conn: queries.insert_vcon(conn, row))
+        return await self._database.write(lambda conn: queries.insert_vcon(conn, row, scitt))
 
     async def get(self, *, org: str, uuid: str) -> StoredVcon:
         return await self._database.read(lambda conn: queries.get_vcon(conn, org, uuid))
 
-    async def delete(self, *, org: str, uuid: str) -> None:
-        await self._database.write(lambda conn: queries.delete_vcon(conn, org, uuid), erases=True)
+    async def exists(self, *, org: str, uuid: str) -> bool:
+        return await self._database.read(lambda conn: queries.vcon_exists(conn, org, uuid))
+
+    async def delete(
+        self, *, org: str, uuid: str, scitt: DeletionEntry | None = None
+    ) -> ScittEntry | None:
+        return await self._database.write(
+            lambda conn: queries.delete_vcon(conn, org, uuid, scitt), erases=True
+        )
+
+    async def list_scitt(self, *, org: str, uuid: str, after: int | None, limit: int) -> ScittPage:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        return await self._database.read(
+            lambda conn: scitt_queries.list_entries(conn, org, uuid, after, limit)
+        )
+
+    async def pending_registrations(self, *, limit: int) -> list[PendingRegistration]:
+        return await self._database.read(
+            lambda conn: scitt_queries.pending_registrations(conn, limit)
+        )
+
+    async def count_pending(self) -> int:
+        return await self._database.read(scitt_queries.count_pending)
+
+    async def store_receipts(self, *, receipts: Sequence[Receipt]) -> None:
+        if receipts:
+            await self._database.write(lambda conn: scitt_queries.store_receipts(conn, receipts))
 
     async def list(
         self, *, org: str, filter: VconFilter, after: Cursor | None, limit: int

@@ -1,0 +1,108 @@
+"""The store's local secrets: made on first start, kept across restarts.
+
+* page-token.key: authenticates page tokens;
+* keys/issuer-key.pem: the ES256 key signing the operation statements
+  (VCON_ISSUER_KEY / VCON_ISSUER_KEY_FILE override it), and
+  keys/issuer-public.pem, its public half, which the ledger is told to trust;
+* keys/org-pseudonym.key: the HMAC key of organisation pseudonyms in statements.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from vconstore.config import Settings
+from vconstore.ledger.signing import SigningKey
+
+__all__ = [
+    "ISSUER_KEY_FILE",
+    "ISSUER_PUBLIC_FILE",
+    "ORG_PSEUDONYM_KEY_FILE",
+    "PAGE_TOKEN_KEY_FILE",
+    "load_issuer_key",
+    "load_or_create_secret",
+    "load_org_pseudonym_key",
+    "load_page_token_key",
+    "write_issuer_public_key",
+]
+
+PAGE_TOKEN_KEY_FILE = Path("page-token.key")
+ISSUER_KEY_FILE = Path("keys") / "issuer-key.pem"
+ISSUER_PUBLIC_FILE = Path("keys") / "issuer-public.pem"
+ORG_PSEUDONYM_KEY_FILE = Path("keys") / "org-pseudonym.key"
+_MIN_SECRET_BYTES = 16
+
+
+def load_or_create_secret(path: Path, *, what: str, consequence: str) -> bytes:
+    """32 random bytes in `path` (mode 0600), created on first use."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Written whole under a temporary name, then linked into place: a crash
+        # never leaves a short key, and of two instances starting together the
+        # second finds the first one's key instead of replacing it.
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    key = path.read_bytes()
+    if len(key) < _MIN_SECRET_BYTES:
+        raise SystemExit(
+            f"vconstore: {path} holds {len(key)} bytes, too short for {what}; "
+            f"delete it and a new one is made ({consequence})"
+        )
+    return key
+
+
+def load_page_token_key(data_dir: Path) -> bytes:
+    return load_or_create_secret(
+        data_dir / PAGE_TOKEN_KEY_FILE,
+        what="a page-token key",
+        consequence="outstanding page tokens become invalid",
+    )
+
+
+def load_org_pseudonym_key(settings: Settings) -> bytes:
+    return load_or_create_secret(
+        settings.org_pseudonym_key_file or settings.data_dir / ORG_PSEUDONYM_KEY_FILE,
+        what="an organisation pseudonym key",
+        consequence="organisations get new pseudonyms in later statements",
+    )
+
+
+def load_issuer_key(settings: Settings) -> SigningKey:
+    """From VCON_ISSUER_KEY (PEM text), the configured file, or the data
+    directory (generated there on first start)."""
+    try:
+        if settings.issuer_key_pem:
+            return SigningKey.from_pem(settings.issuer_key_pem.encode())
+        if settings.issuer_key_file is not None:
+            return SigningKey.load_or_generate(settings.issuer_key_file)
+        return SigningKey.load_or_generate(settings.data_dir / ISSUER_KEY_FILE)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"vconstore: the statement issuer key: {exc}") from None
+
+
+def write_issuer_public_key(settings: Settings) -> Path:
+    """The issuer key's public half as PEM in the data directory, for the ledger
+    to trust; rewritten only when it changed."""
+    public = settings.data_dir / ISSUER_PUBLIC_FILE
+    pem = load_issuer_key(settings).public_pem()
+    try:
+        if not public.exists() or public.read_text(encoding="ascii") != pem:
+            public.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            temporary = public.with_name(f".{public.name}.{os.getpid()}")
+            temporary.write_text(pem, encoding="ascii")
+            temporary.replace(public)
+    except OSError as exc:
+        raise SystemExit(f"vconstore: cannot write {public}: {exc}") from None
+    return public
