@@ -9,18 +9,24 @@ printed ratios are meaningful even where absolute numbers drift:
   concurrency; this is the reference of the targets. The same echo on uvloop
   (which vconstore runs on) is measured too and its ratios printed, so the
   gain from the faster loop is visible rather than hidden;
-* CreateVcon: `vconstore up` (embedded SQLite) in its own process, each call a
-  distinct ~4 KB vCon;
-* GetVcon (default view: typed + JSON) of the vCons just created.
+* CreateVcon: the store alone (`vconstore serve --no-ledger`, embedded
+  SQLite) in its own process, each call a distinct ~4 KB vCon: the foundation's
+  measurement, before any ledger existed;
+* GetVcon (default view: typed + JSON) of the vCons just created;
+* CreateVcon+ledger: `vconstore up` (the store and its ledger process), each
+  create signed, registered and answered with its receipt; every answer is
+  decoded to count how many came back REGISTERED within the wait.
 The client sends pre-serialised bytes through identity serializers for all
-three, so client-side protobuf work is the same (none) everywhere.
-Targets (issue 2): CreateVcon >= 0.35 x echo, GetVcon >= 0.6 x echo.
+of them, so client-side protobuf work is the same (none) everywhere.
+Targets: CreateVcon >= 0.35 x echo, GetVcon >= 0.6 x echo (issue 2);
+CreateVcon+ledger >= 0.7 x CreateVcon (issue 5).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import statistics
@@ -172,6 +178,7 @@ async def drive(
     concurrency: int,
     seconds: float,
     max_calls: int | None = None,
+    on_response: Callable[[bytes], None] | None = None,
 ) -> Result:
     async with grpc.aio.insecure_channel(address) as channel:
         call = channel.unary_unary(method)  # bytes in, bytes out
@@ -188,11 +195,13 @@ async def drive(
                 payload = payloads(counter)
                 started = time.perf_counter()
                 try:
-                    await call(payload)
+                    response = await call(payload)
                 except grpc.aio.AioRpcError:
                     errors += 1
                     continue
                 latencies.append((time.perf_counter() - started) * 1000)
+                if on_response is not None:
+                    on_response(response)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -243,49 +252,20 @@ async def echo_phase(name: str, loop: str, args: argparse.Namespace, payload: by
 
 async def one_round(
     args: argparse.Namespace, echo_payload: bytes, first_index: int
-) -> tuple[Result, Result, Result, Result | None]:
+) -> tuple[Result, Result, Result, Result | None, Result]:
     # The reference: a bare grpc.aio server on the default asyncio loop.
     echo = await echo_phase("echo", "asyncio", args, echo_payload)
     # For transparency: the same echo on uvloop, which vconstore itself runs on.
     echo_uvloop = await echo_phase("echo/uv", "uvloop", args, echo_payload) if HAVE_UVLOOP else None
 
+    env = {"VCON_MONGODB_URI": args.mongodb_uri} if args.mongodb_uri else None
+    # Pre-serialised, bounded: ~4,000 creates/s is beyond what 2 cores reach.
+    budget = int(args.seconds * 4000)
     with tempfile.TemporaryDirectory() as data_dir:
-        env = {"VCON_MONGODB_URI": args.mongodb_uri} if args.mongodb_uri else None
-        store_process, store_address = start(
-            [
-                sys.executable,
-                "-m",
-                "vconstore",
-                "up",
-                "--port",
-                "0",
-                "--data-dir",
-                data_dir,
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-        )
+        store_process, store_address = start(_vconstore("serve", "--no-ledger", data_dir), env)
         try:
-            # Pre-serialised, bounded: ~4,000 creates/s is beyond what 2 cores reach.
-            budget = int(args.seconds * 4000)
-            creates = [
-                pb.CreateVconRequest(vcon_json=sample_vcon(first_index + i)).SerializeToString()
-                for i in range(budget)
-            ]
-            create = await measured(
-                store_process,
-                drive(
-                    "CreateVcon",
-                    store_address,
-                    CREATE_METHOD,
-                    lambda i: creates[i - 1],
-                    args.concurrency,
-                    args.seconds,
-                    max_calls=len(creates),
-                ),
-            )
-            print(create.line(), flush=True)
+            creates = _creates(first_index, budget)
+            create = await _create_phase("CreateVcon", store_process, store_address, creates, args)
             stored = max(create.calls, 1)
             gets = [
                 pb.GetVconRequest(
@@ -308,7 +288,76 @@ async def one_round(
         finally:
             store_process.terminate()
             store_process.wait()
-    return echo, create, get, echo_uvloop
+    with tempfile.TemporaryDirectory() as data_dir:
+        store_process, store_address = start(_vconstore("up", None, data_dir), env)
+        try:
+            statuses: collections.Counter[str] = collections.Counter()
+
+            def count(response: bytes) -> None:
+                scitt = pb.CreateVconResponse.FromString(response).scitt
+                statuses[pb.ScittEntry.Status.Name(scitt.status)] += 1
+
+            ledgered = await _create_phase(
+                "Create+ldg",
+                store_process,
+                store_address,
+                _creates(first_index + 500_000, budget),
+                args,
+                on_response=count,
+            )
+            print(f"   answers: {dict(sorted(statuses.items()))}", flush=True)
+        finally:
+            store_process.terminate()
+            store_process.wait()
+    return echo, create, get, echo_uvloop, ledgered
+
+
+def _vconstore(command: str, flag: str | None, data_dir: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "vconstore",
+        command,
+        *([flag] if flag else []),
+        "--port",
+        "0",
+        "--data-dir",
+        data_dir,
+        "--log-level",
+        "warning",
+    ]
+
+
+def _creates(first_index: int, count: int) -> list[bytes]:
+    return [
+        pb.CreateVconRequest(vcon_json=sample_vcon(first_index + i)).SerializeToString()
+        for i in range(count)
+    ]
+
+
+async def _create_phase(
+    name: str,
+    process: subprocess.Popen[str],
+    address: str,
+    creates: list[bytes],
+    args: argparse.Namespace,
+    on_response: Callable[[bytes], None] | None = None,
+) -> Result:
+    result = await measured(
+        process,
+        drive(
+            name,
+            address,
+            CREATE_METHOD,
+            lambda i: creates[i - 1],
+            args.concurrency,
+            args.seconds,
+            max_calls=len(creates),
+            on_response=on_response,
+        ),
+    )
+    print(result.line(), flush=True)
+    return result
 
 
 async def main() -> None:
@@ -330,16 +379,18 @@ async def main() -> None:
         flush=True,
     )
     echo_payload = pb.CreateVconRequest(vcon_json=payload_text).SerializeToString()
-    create_ratios, get_ratios, uv_create, uv_get = [], [], [], []
+    create_ratios, get_ratios, uv_create, uv_get, ledger_ratios = [], [], [], [], []
     for round_index in range(args.rounds):
         print(f"-- round {round_index + 1}", flush=True)
-        echo, create, get, echo_uv = await one_round(
+        echo, create, get, echo_uv, ledgered = await one_round(
             args, echo_payload, 1 + round_index * 1_000_000
         )
         create_ratios.append(create.rate / echo.rate)
         get_ratios.append(get.rate / echo.rate)
+        ledger_ratios.append(ledgered.rate / create.rate)
         print(
             f"   ratios: CreateVcon/echo {create_ratios[-1]:.2f}  GetVcon/echo {get_ratios[-1]:.2f}"
+            f"  CreateVcon+ledger/CreateVcon {ledger_ratios[-1]:.2f}"
         )
         if echo_uv is not None:
             uv_create.append(create.rate / echo_uv.rate)
@@ -359,6 +410,11 @@ async def main() -> None:
     print(
         f"ratio GetVcon/echo    {get_ratio:.2f} median of {args.rounds} (target >= 0.60) "
         f"{'OK' if get_ratio >= 0.6 else 'BELOW TARGET'}"
+    )
+    ledger_ratio = statistics.median(ledger_ratios)
+    print(
+        f"ratio CreateVcon+ledger/CreateVcon {ledger_ratio:.2f} median of {args.rounds} "
+        f"(target >= 0.70) {'OK' if ledger_ratio >= 0.7 else 'BELOW TARGET'}"
     )
 
 

@@ -410,3 +410,43 @@ def test_content_hash_format() -> None:
         content_hash_of(b'{"vcon":"0.4.0"}')
         == "sha256:" + hashlib.sha256(b'{"vcon":"0.4.0"}').hexdigest()
     )
+
+
+_HEX = "0123456789abcdef"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    operation=st.sampled_from(sorted(OPERATIONS)),
+    uuid=st.uuids().map(str),
+    org=st.text(_HEX, min_size=64, max_size=64),
+    digest=st.text(_HEX, min_size=64, max_size=64),
+    issued_at=st.datetimes(
+        min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)
+    ),
+    issuer=st.text(min_size=1, max_size=300),
+)
+def test_statements_are_exactly_the_generic_deterministic_encoding(
+    operation: str, uuid: str, org: str, digest: str, issued_at: datetime, issuer: str
+) -> None:
+    """make_statement writes the fixed layout directly; it must be byte for byte
+    what the generic RFC 8949 deterministic encoder and RFC 8785 give."""
+    record = OperationRecord(
+        operation=operation,
+        vcon_uuid=uuid,
+        org=org,
+        content_hash="sha256:" + digest,
+        issued_at=issued_at,
+        parent_uuid=PARENT if operation == "redact" else None,
+    )
+    raw = make_statement(record, KEY, issuer)
+    message = decode_sign1(raw)
+    since_epoch = issued_at - datetime(1970, 1, 1, tzinfo=UTC)
+    claims = {1: issuer, 2: uuid, 6: since_epoch.days * 86400 + since_epoch.seconds}
+    expected_protected = encode_cbor({1: -7, 3: "application/json", 4: KEY.kid, 15: claims})
+    expected_payload = rfc8785.dumps({**members(record), "issued_at": format_issued_at(issued_at)})
+    assert message.protected_bytes == expected_protected
+    assert message.payload == expected_payload
+    assert raw == encode_sign1(expected_protected, {}, expected_payload, message.signature)
+    # ...and the signature over the generic Sig_structure verifies.
+    IssuerTrust([(issuer, KEY.public_key)]).verify(parse_statement(raw))

@@ -96,6 +96,12 @@ def _pem(key: EllipticCurvePublicKey) -> bytes:
     )
 
 
+# Below this many statements per worker, one worker checks a call's statements
+# alone: each part costs an inter-process round trip (~0.2-0.5 ms measured on
+# 2 cores), more than checking 32 statements (~70 µs each) on one core.
+MIN_STATEMENTS_PER_PART = 32
+
+
 class Admission:
     def __init__(
         self, issuers: Sequence[tuple[str, EllipticCurvePublicKey]], *, workers: int, threads: int
@@ -137,7 +143,9 @@ class Admission:
     async def check(self, raws: Sequence[bytes]) -> list[Admitted | DomainError]:
         if not raws:
             return []
-        chunk = -(-len(raws) // self._parallelism)
+        # Split across the workers only when each part is worth a round trip
+        # to a worker: a small call (a store's batch under light load) goes whole.
+        chunk = max(-(-len(raws) // self._parallelism), MIN_STATEMENTS_PER_PART)
         parts = [raws[start : start + chunk] for start in range(0, len(raws), chunk)]
         executor = self._executor
         try:

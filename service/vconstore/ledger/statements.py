@@ -52,7 +52,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from vconstore.domain.canonical import canonical_json
 from vconstore.ledger.errors import StatementMalformed, StatementRejected
-from vconstore.ledger.signing import SigningKey, encode_sign1, sign1
+from vconstore.ledger.signing import SigningKey
 from vconstore_client.transparency.cose import (
     ALG,
     ALG_ES256,
@@ -184,16 +184,51 @@ def _record_problem(record: OperationRecord) -> str | None:
 
 
 def _record_json(record: OperationRecord) -> bytes:
-    members: dict[str, str] = {
-        "operation": record.operation,
-        "vcon_uuid": record.vcon_uuid,
-        "org": record.org,
-        "content_hash": record.content_hash,
-        "issued_at": format_issued_at(record.issued_at),
-    }
-    if record.parent_uuid is not None:
-        members["parent_uuid"] = record.parent_uuid
-    return canonical_json(members)
+    """The record as RFC 8785 canonical JSON. Every value is checked ASCII with
+    nothing to escape (_record_problem ran first, and issued_at is formatted
+    here), so the members are written directly, in JCS order (by name)."""
+    parent = "" if record.parent_uuid is None else f',"parent_uuid":"{record.parent_uuid}"'
+    return (
+        f'{{"content_hash":"{record.content_hash}",'
+        f'"issued_at":"{format_issued_at(record.issued_at)}",'
+        f'"operation":"{record.operation}","org":"{record.org}"{parent},'
+        f'"vcon_uuid":"{record.vcon_uuid}"}}'
+    ).encode("ascii")
+
+
+def _cbor_head(major: int, argument: int) -> bytes:
+    """A CBOR head in its shortest form (RFC 8949 Section 4.2.1)."""
+    if argument < 24:
+        return bytes((major << 5 | argument,))
+    for extra, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if argument < 1 << (8 * size):
+            return bytes((major << 5 | extra,)) + argument.to_bytes(size, "big")
+    raise ValueError("integer or length beyond 64 bits")
+
+
+def _bstr(data: bytes) -> bytes:
+    return _cbor_head(2, len(data)) + data
+
+
+def _tstr(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return _cbor_head(3, len(raw)) + raw
+
+
+# The parts of a statement that never change. Written out rather than run
+# through the generic encoder: a statement is signed for every operation the
+# store performs, and this is ~4x faster. tests/unit/test_statements.py checks
+# the bytes equal the generic deterministic encoding.
+_PROTECTED_START = (
+    b"\xa4"  # map of 4, in deterministic key order 1, 3, 4, 15
+    + b"\x01\x26"  # alg: ES256 (-7)
+    + b"\x03"
+    + _tstr(CONTENT_TYPE_JSON)
+    + b"\x04\x58\x20"  # kid: a 32-byte string follows
+)
+_SIG_STRUCTURE_START = b"\x84" + _tstr("Signature1")  # [context, protected, aad, payload]
+_EMPTY_BSTR = b"\x40"
+_EMPTY_MAP = b"\xa0"
 
 
 def make_statement(record: OperationRecord, key: SigningKey, issuer: str) -> bytes:
@@ -205,18 +240,21 @@ def make_statement(record: OperationRecord, key: SigningKey, issuer: str) -> byt
     if not isinstance(issuer, str) or not issuer:
         raise ValueError("the issuer name is empty")
     payload = _record_json(record)
-    protected: dict[int | str, Any] = {
-        ALG: ALG_ES256,
-        CONTENT_TYPE: CONTENT_TYPE_JSON,
-        KID: key.kid,
-        CWT_CLAIMS: {
-            CWT_ISS: issuer,
-            CWT_SUB: record.vcon_uuid,
-            CWT_IAT: _epoch_seconds(record.issued_at),
-        },
-    }
-    protected_bytes, signature = sign1(key, protected, payload)
-    return encode_sign1(protected_bytes, {}, payload, signature)
+    iat = _epoch_seconds(record.issued_at)
+    protected = (
+        _PROTECTED_START
+        + key.kid
+        + b"\x0f\xa3\x01"  # CWT claims: a map of 3; iss
+        + _tstr(issuer)
+        + b"\x02"  # sub
+        + _tstr(record.vcon_uuid)
+        + b"\x06"  # iat
+        + (_cbor_head(0, iat) if iat >= 0 else _cbor_head(1, -1 - iat))
+    )
+    signed = _SIG_STRUCTURE_START + _bstr(protected) + _EMPTY_BSTR + _bstr(payload)
+    signature = key.sign(signed)
+    # Tag 18, then [protected, unprotected {}, payload, signature].
+    return b"\xd2\x84" + _bstr(protected) + _EMPTY_MAP + _bstr(payload) + _bstr(signature)
 
 
 def _raise_if_duplicated(payload: bytes) -> None:

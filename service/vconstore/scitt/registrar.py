@@ -92,12 +92,17 @@ class Registrar:
         self._slots = asyncio.Semaphore(timing.calls_in_flight)
         # Entry ids being sent by an RPC's batch: a recovery pass leaves them alone.
         self._in_flight: set[str] = set()
+        self._unstored_ids: set[str] = set()
         # Refusals are logged once per entry, not once per retry.
         self._reported: set[str] = set()
         self._reachable: bool | None = None
         self._recover_now = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
+        # Receipts received and not yet stored: one write takes all there are,
+        # off the path of the calls (their answers need only the receipt).
+        self._unstored: list[Receipt] = []
+        self._receipts_arrived = asyncio.Event()
 
     @property
     def reachable(self) -> bool:
@@ -109,6 +114,7 @@ class Registrar:
             asyncio.create_task(self._send_loop(), name="scitt-send"),
             asyncio.create_task(self._recovery_loop(), name="scitt-recovery"),
             asyncio.create_task(self._probe_loop(), name="scitt-probe"),
+            asyncio.create_task(self._store_loop(), name="scitt-store-receipts"),
         ]
 
     async def stop(self) -> None:
@@ -123,6 +129,12 @@ class Registrar:
             if not waiter.done():
                 waiter.set_result(None)
         self._queue.clear()
+        if self._unstored:
+            # Best effort: whatever is not stored now is registered again at
+            # the next start, and the ledger answers with the same entries.
+            with contextlib.suppress(StorageUnavailable):
+                await self._repository.store_receipts(receipts=self._unstored)
+            self._unstored = []
         await self._ledger.close()
 
     async def receipt_for(self, pending: PendingRegistration, *, timeout: float) -> bytes | None:
@@ -166,11 +178,12 @@ class Registrar:
                 if not waiter.done():
                     waiter.set_result(outcome if isinstance(outcome, bytes) else None)
         finally:
+            self._slots.release()
             for pending, waiter in batch:
                 if not waiter.done():
                     waiter.set_result(None)
-                self._in_flight.discard(pending.entry.entry_id)
-            self._slots.release()
+                if pending.entry.entry_id not in self._unstored_ids:
+                    self._in_flight.discard(pending.entry.entry_id)
 
     async def _register(self, batch: Sequence[PendingRegistration]) -> list[bytes | Refused] | None:
         """Send one batch and store its receipts; None if the ledger did not answer."""
@@ -206,13 +219,27 @@ class Registrar:
                         reason=outcome.message,
                     )
         self._metrics.scitt_registered.inc(len(receipts))
-        try:
-            await self._repository.store_receipts(receipts=receipts)
-        except StorageUnavailable as error:
-            # Still pending in storage: a later pass registers them again and
-            # the ledger answers with the same entries.
-            log.warning("could not store receipts", count=len(receipts), reason=str(error))
+        if receipts:
+            self._unstored += receipts
+            self._unstored_ids.update(receipt.entry_id for receipt in receipts)
+            self._receipts_arrived.set()
         return outcomes
+
+    async def _store_loop(self) -> None:
+        while True:
+            await self._receipts_arrived.wait()
+            self._receipts_arrived.clear()
+            receipts, self._unstored = self._unstored, []
+            try:
+                await self._repository.store_receipts(receipts=receipts)
+            except StorageUnavailable as error:
+                # Still pending in storage: a later pass registers them again
+                # and the ledger answers with the same entries and receipts.
+                log.warning("could not store receipts", count=len(receipts), reason=str(error))
+            finally:
+                for receipt in receipts:
+                    self._unstored_ids.discard(receipt.entry_id)
+                    self._in_flight.discard(receipt.entry_id)
 
     # --- recovery --------------------------------------------------------------
 
@@ -251,7 +278,8 @@ class Registrar:
                 try:
                     outcomes = await self._register(batch)
                 finally:
-                    self._in_flight -= ids
+                    # Receipts waiting for their write stay claimed until stored.
+                    self._in_flight -= ids - self._unstored_ids
                 if outcomes is None or any(isinstance(o, Refused) for o in outcomes):
                     self._metrics.scitt_pending.set(await self._repository.count_pending())
                     return False
