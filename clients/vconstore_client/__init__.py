@@ -10,6 +10,7 @@ from vconstore_client.errors import (
     Unavailable,
     VconstoreError,
 )
+from vconstore_client.scitt import verify_scitt_entry
 
 __all__ = [
     "AlreadyExists",
@@ -20,4 +21,5 @@ __all__ = [
     "Unavailable",
     "VconstoreClient",
     "VconstoreError",
+    "verify_scitt_entry",
 ]

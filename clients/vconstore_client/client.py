@@ -94,8 +94,26 @@ class VconstoreClient:
                 return
             page_request.page_token = page.next_page_token
 
-    async def delete_vcon(self, uuid: str, *, timeout: float | None = None) -> None:
+    async def delete_vcon(
+        self, uuid: str, *, timeout: float | None = None
+    ) -> pb.DeleteVconResponse:
+        """Erase the vCon; the answer carries the deletion's ledger entry."""
         try:
-            await self._stub.DeleteVcon(pb.DeleteVconRequest(uuid=uuid), timeout=timeout)
+            return await self._stub.DeleteVcon(pb.DeleteVconRequest(uuid=uuid), timeout=timeout)
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error) from None
+
+    async def scitt_entries(self, uuid: str, *, page_size: int = 0) -> AsyncIterator[pb.ScittEntry]:
+        """Every ledger entry of the vCon, oldest first, following page tokens.
+        Check each with vconstore_client.scitt.verify_scitt_entry."""
+        request = pb.ListScittEntriesRequest(uuid=uuid, page_size=page_size)
+        while True:
+            try:
+                page = await self._stub.ListScittEntries(request)
+            except grpc.aio.AioRpcError as error:
+                raise from_rpc_error(error) from None
+            for entry in page.entries:
+                yield entry
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token

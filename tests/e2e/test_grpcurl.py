@@ -29,7 +29,7 @@ def test_reflection_lists_the_services(grpcurl: str, server: ServerProcess) -> N
 
 def test_reflection_describes_the_vcon_methods(grpcurl: str, server: ServerProcess) -> None:
     described = _grpcurl(grpcurl, server, "describe", "vcon.v1.VconService")
-    for method in ("CreateVcon", "GetVcon", "ListVcons", "DeleteVcon"):
+    for method in ("CreateVcon", "GetVcon", "ListVcons", "DeleteVcon", "ListScittEntries"):
         assert f"rpc {method}" in described
 
 
@@ -56,6 +56,15 @@ def test_create_from_a_corpus_file_then_get_and_delete(grpcurl: str, server: Ser
     )
     uuid = json.loads(text)["uuid"]
     assert created["uuid"] == uuid
+    # The create's ledger entry, as the seed promises it, in grpcurl's JSON.
+    scitt = created["scitt"]
+    assert scitt["entry_id"].startswith("sha256:") and len(scitt["entry_id"]) == 71
+    assert (scitt["operation"], scitt["signed"], scitt["status"]) == (
+        "register",
+        True,
+        "REGISTERED",
+    )
+    assert scitt["receipt"]
     got = json.loads(
         _grpcurl(grpcurl, server, "vcon.v1.VconService/GetVcon", data=json.dumps({"uuid": uuid}))
     )
@@ -64,7 +73,22 @@ def test_create_from_a_corpus_file_then_get_and_delete(grpcurl: str, server: Ser
     assert got["vcon"]["parties"] == json.loads(text)["parties"]
     listed = json.loads(_grpcurl(grpcurl, server, "vcon.v1.VconService/ListVcons", data="{}"))
     assert [v["uuid"] for v in listed["vcons"]] == [uuid]
-    _grpcurl(grpcurl, server, "vcon.v1.VconService/DeleteVcon", data=json.dumps({"uuid": uuid}))
+    deleted = json.loads(
+        _grpcurl(grpcurl, server, "vcon.v1.VconService/DeleteVcon", data=json.dumps({"uuid": uuid}))
+    )
+    assert deleted["scitt"]["operation"] == "delete"
+    history = json.loads(
+        _grpcurl(
+            grpcurl,
+            server,
+            "vcon.v1.VconService/ListScittEntries",
+            data=json.dumps({"uuid": uuid}),
+        )
+    )
+    assert [(e["operation"], e["status"]) for e in history["entries"]] == [
+        ("register", "REGISTERED"),
+        ("delete", "REGISTERED"),
+    ]
     result = subprocess.run(
         [
             grpcurl,

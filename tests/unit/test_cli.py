@@ -72,3 +72,42 @@ def test_a_malformed_trusted_issuer_is_refused(
     with pytest.raises(SystemExit, match="NAME=PEM_FILE"):
         cli.main(["ledger", "serve", "--trusted-issuer", "no-equals-sign"])
     assert served == []
+
+
+@pytest.fixture
+def stored(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
+    seen: list[Settings] = []
+
+    async def fake_serve(settings: Settings) -> None:
+        seen.append(settings)
+
+    monkeypatch.setattr("vconstore.up.serve", fake_serve)
+    monkeypatch.setattr(cli, "configure_logging", lambda level: None)
+    monkeypatch.delenv("VCON_LEDGER_ADDRESS", raising=False)
+    return seen
+
+
+def test_serve_needs_a_ledger_or_an_explicit_no(stored: list[Settings]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["serve"])
+    assert "--ledger-address" in str(refused.value) and "--no-ledger" in str(refused.value)
+    assert stored == []
+
+
+def test_serve_takes_the_ledger_address_from_flag_or_environment(
+    stored: list[Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.main(["serve", "--ledger-address", "ledger.internal:50052", "--metrics-port", "9464"])
+    assert stored[-1].ledger_address == "ledger.internal:50052"
+    assert stored[-1].metrics_port == 9464
+    monkeypatch.setenv("VCON_LEDGER_ADDRESS", "10.0.0.7:50052")
+    cli.main(["serve"])
+    assert stored[-1].ledger_address == "10.0.0.7:50052"
+    # --no-ledger wins over the environment: the operator said so on the command line.
+    cli.main(["serve", "--no-ledger"])
+    assert stored[-1].ledger_address is None
+
+
+def test_serve_refuses_a_ledger_address_without_a_port(stored: list[Settings]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--ledger-address", "ledger.internal"])

@@ -1,0 +1,31 @@
+"""Checking the ledger entries VconService returns (ScittEntry), with the
+ledger's public key alone: nothing from the store is trusted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from vconstore_client.transparency import VerificationError, VerifiedReceipt, verify_receipt
+from vconstore_client.transparency.merkle import leaf_hash
+from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
+
+__all__ = ["verify_scitt_entry"]
+
+
+def verify_scitt_entry(
+    entry: pb.ScittEntry,
+    keys: ec.EllipticCurvePublicKey | Mapping[bytes, ec.EllipticCurvePublicKey],
+) -> VerifiedReceipt:
+    """What the entry's receipt proves about its statement; VerificationError
+    if it is not REGISTERED, if its entry_id is not its statement's leaf hash,
+    or if the receipt does not verify against the ledger key(s)."""
+    if entry.status != pb.ScittEntry.REGISTERED or not entry.receipt:
+        raise VerificationError(f"entry {entry.entry_id} has no receipt yet (still pending)")
+    expected = "sha256:" + leaf_hash(entry.signed_statement).hex()
+    if entry.entry_id != expected:
+        raise VerificationError(
+            f"entry_id {entry.entry_id} is not the leaf hash of its statement ({expected})"
+        )
+    return verify_receipt(entry.receipt, keys, statement=entry.signed_statement)
