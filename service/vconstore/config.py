@@ -5,6 +5,7 @@ One documented place for every knob; README's "Configuration" table mirrors it.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +17,19 @@ MAX_TYPED_DEPTH = 32
 # gRPC's message length options are C ints.
 MAX_GRPC_MESSAGE_BYTES = 2**31 - 1
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+# A create or delete holds its call (and a slot of VCON_MAX_CONCURRENT_RPCS)
+# while it waits for its receipt: a minute is already generous.
+MAX_SCITT_WAIT_SECONDS = 60.0
+
+
+def parse_address(text: str, *, what: str) -> tuple[str, int]:
+    """HOST:PORT (HOST may be a name, an IPv4 address or a [bracketed] IPv6 one)."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise SystemExit(f"{what} must be HOST:PORT, got {text!r}")
+    return host, int(port)
 
 
 def env_int(name: str, default: int) -> int:
@@ -195,17 +209,29 @@ class Settings:
             raise SystemExit("mongodb_write_concern must acknowledge writes (not 0)")
         if not self.mongodb_database:
             raise SystemExit("mongodb_database must not be empty")
-        if self.scitt_wait_seconds < 0 or self.ledger_timeout_seconds <= 0:
+        for name, low, high in (
+            ("scitt_wait_seconds", 0.0, MAX_SCITT_WAIT_SECONDS),
+            ("ledger_timeout_seconds", 0.001, 600.0),
+            ("scitt_retry_max_seconds", 0.001, 3600.0),
+        ):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and low <= value <= high):
+                raise SystemExit(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+        if (
+            not 1 <= len(self.issuer_name) <= 256
+            or not self.issuer_name.isprintable()
+            or "=" in self.issuer_name
+        ):
             raise SystemExit(
-                "scitt_wait_seconds must not be negative and ledger_timeout_seconds "
-                "must be positive"
+                "issuer_name must be 1 to 256 printable characters without '=', "
+                f"got {self.issuer_name[:300]!r}"
             )
-        if self.scitt_retry_max_seconds <= 0:
-            raise SystemExit("scitt_retry_max_seconds must be positive")
-        if not self.issuer_name:
-            raise SystemExit("issuer_name must not be empty")
-        if self.ledger_address is not None and ":" not in self.ledger_address:
-            raise SystemExit(f"ledger address must be HOST:PORT, got {self.ledger_address!r}")
+        if self.ledger_address is not None:
+            parse_address(self.ledger_address, what="ledger address")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise SystemExit(f"metrics port must be between 0 and 65535, got {self.metrics_port}")
+        if self.metrics_port is not None and self.metrics_port == self.port != 0:
+            raise SystemExit("the metrics port must differ from the gRPC port")
 
     @classmethod
     def from_env(cls) -> Settings:

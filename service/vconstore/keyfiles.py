@@ -86,6 +86,10 @@ def load_issuer_key(settings: Settings) -> SigningKey:
         if settings.issuer_key_pem:
             return SigningKey.from_pem(settings.issuer_key_pem.encode())
         if settings.issuer_key_file is not None:
+            # Configured, so it must exist: a mistyped path must not quietly
+            # become a new key that the ledger does not trust.
+            if not settings.issuer_key_file.is_file():
+                raise ValueError(f"VCON_ISSUER_KEY_FILE {settings.issuer_key_file}: no such file")
             return SigningKey.load_or_generate(settings.issuer_key_file)
         return SigningKey.load_or_generate(settings.data_dir / ISSUER_KEY_FILE)
     except (OSError, ValueError) as exc:

@@ -227,7 +227,12 @@ def _ledgering(
         GrpcLedger(settings.ledger_address, timeout=settings.ledger_timeout_seconds),
         metrics=metrics,
         on_reachability=report,
-        timing=RegistrarTiming(retry_max=settings.scitt_retry_max_seconds),
+        timing=RegistrarTiming(
+            retry_max=settings.scitt_retry_max_seconds,
+            # Until then the call that stored an entry (here or on another
+            # replica) may still be registering it.
+            min_age=settings.scitt_wait_seconds + settings.ledger_timeout_seconds,
+        ),
     )
     ledgering = Ledgering(
         issuer=statement_issuer(settings),

@@ -77,6 +77,8 @@ async def _relay_stdout(stream: asyncio.StreamReader) -> None:
 
 async def start_ledger(settings: Settings, port: int, issuer_public: Path) -> LedgerChild:
     env = dict(os.environ)
+    # The ledger needs only the issuer's public half (passed as a file below).
+    env.pop("VCON_ISSUER_KEY", None)
     env[PARENT_PID_ENV] = str(os.getpid())
     if settings.mongodb_uri:
         # By environment, never argv: a URI may hold a password and command
@@ -168,6 +170,10 @@ async def serve(settings: Settings) -> None:
     stop = stop_event()
     if settings.ledger_address is None:
         log.warning("running without a ledger: operations are neither signed nor recorded")
+    else:
+        # Where the ledger's operator finds the key to trust (--trusted-issuer).
+        public = write_issuer_public_key(settings)
+        log.info("statement issuer", name=settings.issuer_name, public_key=str(public))
     running = await create_server(settings)
     _announce(settings, running.port, settings.ledger_address)
     await stop.wait()

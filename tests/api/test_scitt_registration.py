@@ -277,8 +277,13 @@ async def test_a_ledger_that_does_not_answer_delays_a_create_only_by_the_wait(
     )
     await silent.start()
     try:
+        # The ledger's own timeout is far beyond the client's deadline: only
+        # the bounded wait can make the create answer in time.
         async with inprocess_server(
-            tmp_path, ledger_address=f"127.0.0.1:{port}", scitt_wait_seconds=0.3
+            tmp_path,
+            ledger_address=f"127.0.0.1:{port}",
+            scitt_wait_seconds=0.3,
+            ledger_timeout_seconds=120.0,
         ) as (store, _):
             created = await store.CreateVcon(_create(minimal_vcon()), timeout=10)
             assert created.scitt.status == PENDING

@@ -8,7 +8,7 @@ import pytest
 
 from tests.support import inprocess_server
 from vconstore.config import Settings
-from vconstore.keyfiles import load_page_token_key
+from vconstore.keyfiles import load_issuer_key, load_page_token_key
 from vconstore.server import create_server
 
 
@@ -41,6 +41,23 @@ async def test_a_missing_trust_anchor_bundle_is_refused(tmp_path: Path) -> None:
         {"max_request_bytes": 99_999_999_999},
         {"max_concurrent_rpcs": 0},
         {"max_depth": 40},
+        {"scitt_wait_seconds": float("nan")},
+        {"scitt_wait_seconds": float("inf")},
+        {"scitt_wait_seconds": -1.0},
+        {"scitt_wait_seconds": 3600.0},
+        {"ledger_timeout_seconds": 0.0},
+        {"scitt_retry_max_seconds": float("nan")},
+        {"metrics_port": -5},
+        {"metrics_port": 70000},
+        {"metrics_port": 7000, "port": 7000},
+        {"ledger_address": ":"},
+        {"ledger_address": "ledger.internal"},
+        {"ledger_address": "ledger.internal:http"},
+        {"ledger_address": "ledger.internal:99999"},
+        {"issuer_name": ""},
+        {"issuer_name": "store=evil"},
+        {"issuer_name": "x" * 257},
+        {"issuer_name": "line\nbreak"},
     ],
 )
 def test_settings_that_cannot_work_are_refused(bad: dict[str, object]) -> None:
@@ -61,3 +78,16 @@ def test_a_truncated_page_token_key_is_refused_with_advice(tmp_path: Path) -> No
     with pytest.raises(SystemExit) as refused:
         load_page_token_key(tmp_path)
     assert "delete it" in str(refused.value)
+
+
+@pytest.mark.parametrize("address", ["ledger.internal:50052", "10.0.0.7:1", "[::1]:50052"])
+def test_ledger_addresses_are_host_and_port(address: str) -> None:
+    assert Settings(ledger_address=address).ledger_address == address
+
+
+async def test_a_configured_issuer_key_file_must_exist(tmp_path: Path) -> None:
+    settings = Settings(port=0, data_dir=tmp_path, issuer_key_file=tmp_path / "typo.pem")
+    with pytest.raises(SystemExit) as refused:
+        load_issuer_key(settings)
+    assert "typo.pem" in str(refused.value)
+    assert not (tmp_path / "typo.pem").exists()

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from vconstore.domain.errors import VconNotFound
-from vconstore.ports import Receipt, ScittEntry, VconRepository
+from vconstore.ports import Cursor, Receipt, ScittEntry, VconFilter, VconRepository
 
 from .records import ORG, OTHER_ORG, at, make_record, new_uuid
 
@@ -168,3 +168,33 @@ async def test_entries_belong_to_their_organisation(repo: VconRepository) -> Non
         await repo.list_scitt(org=OTHER_ORG, uuid=record.uuid, after=None, limit=10)
     assert not await repo.exists(org=OTHER_ORG, uuid=record.uuid)
     assert await repo.exists(org=ORG, uuid=record.uuid)
+
+
+async def test_a_vcon_created_again_without_an_entry_reports_none(repo: VconRepository) -> None:
+    record = make_record()
+    await repo.insert(record=record, scitt=make_entry())
+    await repo.delete(
+        org=ORG, uuid=record.uuid, scitt=lambda _hash: make_entry("delete", seconds=5)
+    )
+    assert await repo.insert(record=record) is None
+    assert (await repo.get(org=ORG, uuid=record.uuid)).scitt is None
+    existing = await repo.insert(record=record)
+    assert existing is not None and existing.scitt is None
+
+
+async def test_deleted_vcons_are_gone_from_lists_and_totals(repo: VconRepository) -> None:
+    kept, deleted = make_record(subject="kept"), make_record(subject="deleted")
+    for record in (kept, deleted):
+        await repo.insert(record=record, scitt=make_entry(salt=record.uuid))
+    await repo.delete(
+        org=ORG, uuid=deleted.uuid, scitt=lambda _hash: make_entry("delete", seconds=9)
+    )
+    page = await repo.list(org=ORG, filter=VconFilter(), after=None, limit=10)
+    assert [item.uuid for item in page.items] == [kept.uuid] and page.total == 1
+    by_subject = await repo.list(
+        org=ORG, filter=VconFilter(subject_contains="deleted"), after=None, limit=10
+    )
+    assert by_subject.items == [] and by_subject.total == 0
+    after = Cursor(created_at=kept.created_at, uuid="f" * 36)
+    paged = await repo.list(org=ORG, filter=VconFilter(), after=after, limit=10)
+    assert [item.uuid for item in paged.items] == [kept.uuid] and paged.total == 1

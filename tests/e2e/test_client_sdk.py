@@ -66,7 +66,7 @@ async def test_every_ledger_entry_the_store_lists_verifies_with_the_ledger_key_a
             ledger_pb.ListVerificationKeysRequest()
         )
     ledger_key = public_key_from_pem(next(k.pem for k in keys.keys if k.current))
-    proven = [verify_scitt_entry(entry, ledger_key) for entry in entries]
+    proven = [verify_scitt_entry(entry, ledger_key, uuid=uuid) for entry in entries]
     assert [p.leaf_index for p in proven] == sorted(p.leaf_index for p in proven)
     # A receipt does not prove another statement.
     forged = pb.ScittEntry()
@@ -74,3 +74,6 @@ async def test_every_ledger_entry_the_store_lists_verifies_with_the_ledger_key_a
     forged.signed_statement = entries[1].signed_statement
     with pytest.raises(VerificationError):
         verify_scitt_entry(forged, ledger_key)
+    # Nor is another vCon's entry evidence about this one.
+    with pytest.raises(VerificationError):
+        verify_scitt_entry(entries[0], ledger_key, uuid="018f0000-0000-7000-8000-0000000000ff")

@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support import LEDGER_READY_PREFIX, READY_PREFIX, minimal_vcon, refused_port
 from vconstore.ledger.signing import SigningKey
-from vconstore_client.transparency import verify_receipt
+from vconstore_client import verify_scitt_entry
 from vconstore_client.transparency.keys import public_key_from_pem
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2 as ledger_pb
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2_grpc
@@ -235,7 +235,7 @@ async def test_every_operation_is_registered_exactly_once_through_an_outage_and_
                 assert [(e.operation, e.entry_id) for e in entries] == expected
                 # ...each receipt verifies with the ledger's public key alone...
                 for entry in entries:
-                    verify_receipt(entry.receipt, ledger_key, statement=entry.signed_statement)
+                    verify_scitt_entry(entry, ledger_key, uuid=uuid)
                 # ...and the ledger holds each operation once (in the order
                 # the backlog reached it, which need not be the operations').
                 registrations = await ledger.ListVconEntries(

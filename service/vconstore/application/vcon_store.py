@@ -130,11 +130,15 @@ def build_filter(request: ListRequest) -> VconFilter:
 # Members through which a vCon names the one it amends: `amended` (core-01 on),
 # `appended` (earlier drafts) and `amended_from` (the working group's newest schema).
 AMENDMENT_MEMBERS = ("amended", "amended_from", "appended")
+# The draft has one amended vCon; a list is read leniently, but its length must
+# not turn one create into thousands of lookups.
+MAX_AMENDED_LOOKUPS = 8
 
 
 def amended_uuids(document: Mapping[str, object]) -> list[str]:
-    """The uuids a vCon says it amends (an object with `uuid`, or a list of them)."""
-    found: list[str] = []
+    """The distinct uuids a vCon says it amends (an object with `uuid`, or a
+    list of them), at most MAX_AMENDED_LOOKUPS."""
+    found: dict[str, None] = {}
     for member in AMENDMENT_MEMBERS:
         value = document.get(member)
         for item in value if isinstance(value, list) else [value]:
@@ -142,8 +146,10 @@ def amended_uuids(document: Mapping[str, object]) -> list[str]:
                 uuid = item.get("uuid")
                 # Anything but a uuid names nothing this store holds.
                 if isinstance(uuid, str) and is_uuid(uuid):
-                    found.append(canonical_uuid(uuid))
-    return found
+                    found[canonical_uuid(uuid)] = None
+                    if len(found) == MAX_AMENDED_LOOKUPS:
+                        return list(found)
+    return list(found)
 
 
 def page_limit(page_size: int) -> int:
@@ -260,7 +266,19 @@ class VconStore:
         )
 
     async def get(self, *, org: str, uuid: str) -> StoredVcon:
-        return await self._repository.get(org=org, uuid=canonical_uuid(uuid, field="uuid"))
+        stored = await self._repository.get(org=org, uuid=canonical_uuid(uuid, field="uuid"))
+        if stored.scitt is not None:
+            return replace(stored, scitt=self._with_fresh_receipt(stored.scitt))
+        return stored
+
+    def _with_fresh_receipt(self, entry: ScittEntry) -> ScittEntry:
+        """The entry with a receipt received but not yet written, if there is
+        one: a read right after a REGISTERED answer must not say PENDING."""
+        registrar = None if self._ledgering is None else self._ledgering.registrar
+        if entry.receipt is not None or registrar is None:
+            return entry
+        receipt = registrar.stored_receipt(entry.entry_id)
+        return entry if receipt is None else replace(entry, receipt=receipt)
 
     async def delete(self, *, org: str, uuid: str) -> ScittEntry | None:
         key = canonical_uuid(uuid, field="uuid")
@@ -292,7 +310,10 @@ class VconStore:
         if page.has_more:
             last = (-1 if after is None else after) + len(page.entries)
             next_token = self._page_tokens.encode_position(org=org, scope=scope, position=last)
-        return ScittListOutcome(entries=page.entries, next_page_token=next_token)
+        return ScittListOutcome(
+            entries=[self._with_fresh_receipt(entry) for entry in page.entries],
+            next_page_token=next_token,
+        )
 
     async def list(self, *, org: str, request: ListRequest) -> ListOutcome:
         limit = page_limit(request.page_size)

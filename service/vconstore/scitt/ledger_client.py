@@ -10,7 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2, ledger_service_pb2_grpc
 
-__all__ = ["LEDGER_SERVICE_NAME", "GrpcLedger", "LedgerUnreachable", "Refused"]
+__all__ = ["LEDGER_SERVICE_NAME", "GrpcLedger", "LedgerUnreachable", "Refused", "outcome_of"]
 
 LEDGER_SERVICE_NAME = ledger_service_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
 # The ledger takes at most 1,024 statements a call.
@@ -27,6 +27,22 @@ class Refused:
 
     code: str
     message: str
+
+
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+def outcome_of(result: ledger_service_pb2.RegistrationResult) -> bytes | Refused:
+    """A receipt or a refusal; an answer that is neither is not an answer
+    (LedgerUnreachable), so nothing without a receipt is ever taken as one."""
+    which = result.WhichOneof("result")
+    if which == "registration" and result.registration.receipt:
+        return result.registration.receipt
+    if which == "error" and result.error.code != 0:
+        return Refused(
+            code=_CODE_NAMES.get(result.error.code, "UNKNOWN"), message=result.error.message
+        )
+    raise LedgerUnreachable("the ledger answered a result with neither a receipt nor a refusal")
 
 
 class GrpcLedger:
@@ -67,22 +83,14 @@ class GrpcLedger:
             )
         except grpc.aio.AioRpcError as error:
             raise LedgerUnreachable(f"{error.code().name}: {error.details()}") from None
+        except Exception as error:  # a closed channel, a broken answer: never a crash
+            raise LedgerUnreachable(f"{type(error).__name__} calling the ledger") from None
         if len(response.results) != len(statements):
             raise LedgerUnreachable(
                 f"the ledger answered {len(response.results)} results for "
                 f"{len(statements)} statements"
             )
-        outcomes: list[bytes | Refused] = []
-        for result in response.results:
-            if result.HasField("registration"):
-                outcomes.append(result.registration.receipt)
-            else:
-                code = grpc.StatusCode.UNKNOWN
-                for candidate in grpc.StatusCode:
-                    if candidate.value[0] == result.error.code:
-                        code = candidate
-                outcomes.append(Refused(code=code.name, message=result.error.message))
-        return outcomes
+        return [outcome_of(result) for result in response.results]
 
     async def serving(self) -> bool:
         """Whether the ledger answers its health check with SERVING."""

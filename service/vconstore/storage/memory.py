@@ -154,8 +154,11 @@ class InMemoryVconRepository:
                     entries[position] = replace(entry, receipt=item.receipt)
 
     def _latest(self, key: tuple[str, str]) -> ScittEntry | None:
+        """As SQLite's latest_entry: the newest entry unless it is a deletion."""
         entries = self._scitt.get(key)
-        return entries[-1] if entries else None
+        if not entries or entries[-1].operation == "delete":
+            return None
+        return entries[-1]
 
     async def list(
         self, *, org: str, filter: VconFilter, after: Cursor | None, limit: int

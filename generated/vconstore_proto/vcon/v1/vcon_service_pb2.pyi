@@ -204,8 +204,8 @@ class CreateVconResponse(_message.Message):
     @_builtins.property
     def scitt(self) -> Global___ScittEntry:
         """The create's ledger entry (operation register, or amend when the vCon
-        amends one this organisation holds). Unset only when the server runs
-        without a ledger.
+        amends one this organisation holds). Unset when the server runs without
+        a ledger, or when a retried create finds a vCon stored without one.
         """
 
     def __init__(
@@ -296,7 +296,7 @@ class GetVconResponse(_message.Message):
     @_builtins.property
     def scitt(self) -> Global___ScittEntry:
         """The vCon's ledger state: the entry of the create that stored it.
-        Unset when the server runs without a ledger.
+        Unset when it was stored by a server running without a ledger.
         """
 
     def __init__(

@@ -273,8 +273,13 @@ def has_entries(document: dict[str, Any]) -> bool:
 
 
 def _newest_entry(document: dict[str, Any]) -> ScittEntry | None:
+    """The live vCon's create entry: the newest, unless that is a deletion
+    (the vCon was then created again without a ledger)."""
     entries = document.get(F.SCITT)
-    return entry_from(entries[-1]) if entries else None
+    if not entries:
+        return None
+    entry = entry_from(entries[-1])
+    return None if entry.operation == "delete" else entry
 
 
 def stored_from(uuid: str, document: dict[str, Any]) -> StoredVcon:

@@ -54,6 +54,9 @@ __all__ = ["ClientFactory", "MongoVconRepository", "connect"]
 
 _log = logging.getLogger(__name__)
 
+# Room kept in a document for what the ledger adds after the create: its
+# receipt (~1 KB, growing with log2 of the log's size) and a deletion's entry.
+LEDGER_HEADROOM_BYTES: Final = 16 * 1024
 # A duplicate-key error whose winner is gone by the time it is read means it
 # was erased in between; trying again settles it, unless erasures keep racing.
 _INSERT_ATTEMPTS: Final = 3
@@ -140,7 +143,7 @@ class MongoVconRepository:
         document = to_document(record)
         entry = None if scitt is None else entry_document(scitt)
         created = document if entry is None else {**document, **outbox.new_ledger(entry)}
-        check_size(created, limit=self._max_document_bytes)
+        check_size(created, limit=self._limit_for(entry))
         with self._connection.translated():
             collections = await self._connection.ready()
             for _ in range(_INSERT_ATTEMPTS):
@@ -157,7 +160,7 @@ class MongoVconRepository:
                     return existing_from(record.uuid, found)
                 # A tombstone: this create brings it back to life, its history going on.
                 history = [*found.get(F.SCITT, []), *([] if entry is None else [entry])]
-                check_size({**document, F.SCITT: history}, limit=self._max_document_bytes)
+                check_size({**document, F.SCITT: history}, limit=self._limit_for(entry))
                 result = await collections.vcons.update_one(
                     outbox.tombstoned(record.org, record.uuid), outbox.revive(document, entry)
                 )
@@ -284,6 +287,12 @@ class MongoVconRepository:
         )
 
     # --- internals -------------------------------------------------------------
+
+    def _limit_for(self, entry: dict[str, Any] | None) -> int:
+        """The size a document may have when stored: with a ledger entry, room
+        is kept for the receipt stored into it later (and a deletion's entry),
+        or that later update would fail for good."""
+        return self._max_document_bytes - (0 if entry is None else LEDGER_HEADROOM_BYTES)
 
     def _attach(self, client: AsyncMongoClient[Document]) -> tuple[_Collections, Work]:
         database = client.get_database(self._options.database)

@@ -58,13 +58,18 @@ def append_entry(conn: sqlite3.Connection, org: str, uuid: str, entry: ScittEntr
 
 
 def latest_entry(conn: sqlite3.Connection, org: str, uuid: str) -> ScittEntry | None:
-    """The uuid's newest entry: for a live vCon, the create that stored it."""
+    """For a live vCon, the entry of the create that stored it: the uuid's
+    newest entry, unless that is a deletion (the vCon was then created again
+    without a ledger, and has no entry of its own)."""
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM scitt_entries WHERE org = ? AND uuid = ?"
         " ORDER BY position DESC LIMIT 1",
         (org, uuid),
     ).fetchone()
-    return None if row is None else _entry(row)
+    if row is None:
+        return None
+    entry = _entry(row)
+    return None if entry.operation == "delete" else entry
 
 
 def list_entries(
