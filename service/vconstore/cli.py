@@ -78,8 +78,10 @@ def _parser() -> argparse.ArgumentParser:
         "VCON_MAX_REQUEST_BYTES, VCON_MAX_VCON_BYTES, VCON_MAX_ARRAY_LENGTH, VCON_MAX_DEPTH, "
         "VCON_JWS_TRUST_ANCHORS, VCON_DEFAULT_ORG, VCON_MAX_CONCURRENT_RPCS, "
         "VCON_SHUTDOWN_GRACE_SECONDS, VCON_HEALTH_PROBE_SECONDS, the VCON_MONGODB_* "
-        "connection settings and the VCON_LEDGER_* ledger settings (see README.md, "
-        "Configuration).",
+        "connection settings, the VCON_LEDGER_* ledger settings, and the store's side of "
+        "the ledger: VCON_SCITT_WAIT_SECONDS, VCON_LEDGER_TIMEOUT_SECONDS, "
+        "VCON_SCITT_RETRY_MAX_SECONDS, VCON_ISSUER_KEY, VCON_ISSUER_KEY_FILE, "
+        "VCON_ISSUER_NAME, VCON_ORG_PSEUDONYM_KEY_FILE (see README.md, Configuration).",
     )
     _storage_options(
         up, default_port=50051, what="the SQLite files, keys and the ledger's files live"
