@@ -1,7 +1,7 @@
 # The two entry points of the README. Both work on a fresh clone with only
 # Python 3.11, pip and make: they create .venv and install into it first.
 # Recipes are silent (@) so that `make run` prints on stdout only what
-# vconstore itself prints: the `vconstore ready on H:P` line.
+# vconstore itself prints: the `ledger ready on H:P` and `vconstore ready on H:P` lines.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin

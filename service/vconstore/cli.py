@@ -72,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the vCon store and its transparency ledger locally. The ledger "
         "runs first, as its own process; stdout then carries 'ledger ready on HOST:PORT' "
         "and 'vconstore ready on HOST:PORT' once each accepts calls; logs go to stderr; "
-        "SIGTERM drains and exits 0. Every option can also be set by its VCON_* "
-        "environment variable.",
+        "SIGTERM drains and exits 0 (1 if the ledger died meanwhile). Every option can "
+        "also be set by its VCON_* environment variable.",
         epilog="Settings with no flag, by environment only: VCON_SUPPORTED_EXTENSIONS, "
         "VCON_MAX_REQUEST_BYTES, VCON_MAX_VCON_BYTES, VCON_MAX_ARRAY_LENGTH, VCON_MAX_DEPTH, "
         "VCON_JWS_TRUST_ANCHORS, VCON_DEFAULT_ORG, VCON_MAX_CONCURRENT_RPCS, "
@@ -196,6 +196,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except SystemExit as stop:
+        # Every refusal ends with one line starting "vconstore:" (the README
+        # promises it), whichever layer raised it.
+        if isinstance(stop.code, str) and not stop.code.startswith("vconstore"):
+            raise SystemExit(f"vconstore: {stop.code}") from None
+        raise
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "ledger" and args.port is None and not os.environ.get("VCON_PORT"):
         args.port = LEDGER_DEFAULT_PORT
@@ -212,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = replace(settings, ledger_address=None)
         elif settings.ledger_address is None:
             raise SystemExit(
-                "vconstore serve: give --ledger-address HOST:PORT (or VCON_LEDGER_ADDRESS), "
+                "vconstore: serve needs --ledger-address HOST:PORT (or VCON_LEDGER_ADDRESS), "
                 "or --no-ledger to run without one"
             )
         run_event_loop(serve(settings))

@@ -169,6 +169,10 @@ class Settings:
     metrics_port: int | None = None
 
     def __post_init__(self) -> None:
+        # 0 asks for a free port; beyond 65535 the operating system would
+        # silently wrap the number around.
+        if not 0 <= self.port <= 65535:
+            raise SystemExit(f"port must be between 0 and 65535, got {self.port}")
         if not 1 <= self.max_depth <= MAX_TYPED_DEPTH:
             raise SystemExit(
                 f"max depth must be between 1 and {MAX_TYPED_DEPTH}, got {self.max_depth}"

@@ -64,7 +64,13 @@ class LedgerChild:
 
 def ledger_port(settings: Settings, requested: int | None) -> int:
     if requested is not None:
+        if not 0 <= requested <= 65535:
+            raise SystemExit(f"vconstore: ledger port must be between 0 and 65535, got {requested}")
         return requested
+    if settings.port == 65535:
+        raise SystemExit(
+            "vconstore: the ledger's port (the store's + 1) would be 65536; give --ledger-port"
+        )
     return 0 if settings.port == 0 else settings.port + 1
 
 

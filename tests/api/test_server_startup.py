@@ -54,6 +54,8 @@ async def test_a_missing_trust_anchor_bundle_is_refused(tmp_path: Path) -> None:
         {"ledger_address": "ledger.internal"},
         {"ledger_address": "ledger.internal:http"},
         {"ledger_address": "ledger.internal:99999"},
+        {"port": 70000},
+        {"port": -1},
         {"issuer_name": ""},
         {"issuer_name": "store=evil"},
         {"issuer_name": "x" * 257},

@@ -90,6 +90,7 @@ def stored(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
 def test_serve_needs_a_ledger_or_an_explicit_no(stored: list[Settings]) -> None:
     with pytest.raises(SystemExit) as refused:
         cli.main(["serve"])
+    assert str(refused.value).startswith("vconstore: ")
     assert "--ledger-address" in str(refused.value) and "--no-ledger" in str(refused.value)
     assert stored == []
 
@@ -111,3 +112,16 @@ def test_serve_takes_the_ledger_address_from_flag_or_environment(
 def test_serve_refuses_a_ledger_address_without_a_port(stored: list[Settings]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["serve", "--ledger-address", "ledger.internal"])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["serve", "--no-ledger", "--log-level", "nope"], ["serve", "--no-ledger", "--port", "99999"]],
+)
+def test_every_refused_setting_ends_in_one_vconstore_line(
+    stored: list[Settings], argv: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as refused:
+        cli.main(argv)
+    assert str(refused.value).startswith("vconstore: ") and "\n" not in str(refused.value)
+    assert stored == []
