@@ -185,13 +185,18 @@ async def create_server(
         port = bind(server, settings.host, settings.port)
         if settings.metrics_port is not None:
             endpoint = MetricsEndpoint(metrics, settings.host, settings.metrics_port)
-    except SystemExit:
+        if registrar is not None:
+            await registrar.start()
+        await server.start()
+    except BaseException:
+        # Whatever stopped the start-up, nothing opened so far outlives it.
         await storage_health.stop()
+        if registrar is not None:
+            await registrar.stop()
         await repository.close()
+        if endpoint is not None:
+            endpoint.close()
         raise
-    if registrar is not None:
-        await registrar.start()
-    await server.start()
     return RunningServer(
         server=server,
         port=port,

@@ -239,6 +239,8 @@ def make_statement(record: OperationRecord, key: SigningKey, issuer: str) -> byt
         raise ValueError(problem)
     if not isinstance(issuer, str) or not issuer:
         raise ValueError("the issuer name is empty")
+    if len(key.kid) != KID_BYTES:  # the layout below writes a 32-byte kid
+        raise ValueError("the signing key's kid is not a 32-byte thumbprint")
     payload = _record_json(record)
     iat = _epoch_seconds(record.issued_at)
     protected = (
