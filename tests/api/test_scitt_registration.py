@@ -16,6 +16,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.contract.mongo_setup import mongo_under_test
 from tests.support import (
     UUID,
     LedgerUnderTest,
@@ -29,6 +30,7 @@ from vconstore.domain.canonical import content_hash
 from vconstore.keyfiles import ISSUER_KEY_FILE
 from vconstore.ledger.signing import SigningKey
 from vconstore.server import RunningServer
+from vconstore_client import verify_scitt_entry
 from vconstore_client.transparency import verify_receipt
 from vconstore_client.transparency.cose import decode_sign1, verify_es256
 from vconstore_client.transparency.keys import public_key_from_pem
@@ -311,3 +313,53 @@ async def test_without_a_ledger_nothing_is_signed(tmp_path: Path) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as none:
             await store.ListScittEntries(pb.ListScittEntriesRequest(uuid=UUID))
         assert none.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_on_mongodb_pending_operations_are_registered_by_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """The whole path on the MongoDB adapter (stand-in, or a real server when
+    VCON_TEST_MONGODB_URI is set): registered answers, a deletion's tombstone
+    keeping the history, and a backlog left by an unreachable ledger finished
+    by the next instance."""
+    store_dir = tmp_path / "store"
+    async with mongo_under_test(open_repository=False) as mongo:
+        # First instance: no ledger reachable.
+        async with inprocess_server(
+            store_dir,
+            repository_factory=lambda _: mongo.another_repository(),
+            ledger_address=f"127.0.0.1:{refused_port()}",
+        ) as (store, _):
+            created = await store.CreateVcon(_create(minimal_vcon()))
+            deleted = await store.DeleteVcon(pb.DeleteVconRequest(uuid=UUID))
+            assert (created.scitt.status, deleted.scitt.status) == (PENDING, PENDING)
+        # Second instance: the ledger is there; its recovery registers both
+        # (once they are older than the wait plus the ledger timeout: 1 s here).
+        async with (
+            inprocess_ledger(tmp_path / "ledger", _issuer_key(store_dir)) as ledger,
+            inprocess_server(
+                store_dir,
+                repository_factory=lambda _: mongo.another_repository(),
+                ledger_address=f"127.0.0.1:{ledger.running.port}",
+                scitt_wait_seconds=0.0,
+                ledger_timeout_seconds=1.0,
+            ) as (store, _),
+        ):
+            deadline = asyncio.get_running_loop().time() + 30
+            while True:
+                listed = await store.ListScittEntries(pb.ListScittEntriesRequest(uuid=UUID))
+                if all(e.status == REGISTERED for e in listed.entries):
+                    break
+                assert asyncio.get_running_loop().time() < deadline, "backlog not registered"
+                await asyncio.sleep(0.05)
+            assert [(e.operation, e.entry_id) for e in listed.entries] == [
+                ("register", created.scitt.entry_id),
+                ("delete", deleted.scitt.entry_id),
+            ]
+            key = await Stack(store, ledger.running, ledger).ledger_key()  # type: ignore[arg-type]
+            for entry in listed.entries:
+                verify_scitt_entry(entry, key, uuid=UUID)  # type: ignore[arg-type]
+            # Created again over its tombstone: live, with its own new entry.
+            again = await store.CreateVcon(_create(minimal_vcon()))
+            got = await store.GetVcon(pb.GetVconRequest(uuid=UUID))
+            assert got.scitt.entry_id == again.scitt.entry_id
