@@ -21,7 +21,7 @@ from vconstore.ports import (
 )
 from vconstore.storage.normalise import fold, from_micros, tag_key, to_micros
 
-from .scitt_queries import append_entry, latest_entry
+from .scitt_queries import ENTRY_COLUMNS, append_entry, create_entry, latest_entry
 
 __all__ = [
     "VconRow",
@@ -165,12 +165,20 @@ def vcon_exists(conn: sqlite3.Connection, org: str, uuid: str) -> bool:
     )
 
 
+# The vCon and its newest ledger entry in one statement: a read is on the
+# path of every GetVcon, and each statement is a round trip through the GIL.
+_GET_VCON = (
+    "SELECT v.vcon_json, v.typed_pb, v.signed, v.created_at, v.detected_version,"
+    f" {', '.join('s.' + column for column in ENTRY_COLUMNS)}"
+    " FROM vcons AS v LEFT JOIN scitt_entries AS s"
+    " ON s.org = v.org AND s.uuid = v.uuid AND s.position ="
+    " (SELECT max(position) FROM scitt_entries WHERE org = v.org AND uuid = v.uuid)"
+    " WHERE v.org = ? AND v.uuid = ?"
+)
+
+
 def get_vcon(conn: sqlite3.Connection, org: str, uuid: str) -> StoredVcon:
-    found = conn.execute(
-        "SELECT vcon_json, typed_pb, signed, created_at, detected_version"
-        " FROM vcons WHERE org = ? AND uuid = ?",
-        (org, uuid),
-    ).fetchone()
+    found = conn.execute(_GET_VCON, (org, uuid)).fetchone()
     if found is None:
         raise VconNotFound(uuid)
     return StoredVcon(
@@ -180,7 +188,7 @@ def get_vcon(conn: sqlite3.Connection, org: str, uuid: str) -> StoredVcon:
         signed=bool(found[2]),
         created_at=from_micros(found[3]),
         detected_version=found[4],
-        scitt=latest_entry(conn, org, uuid),
+        scitt=create_entry(found[5:]),
     )
 
 

@@ -11,15 +11,18 @@ from vconstore.ports import PendingRegistration, Receipt, ScittEntry, ScittPage
 from vconstore.storage.normalise import from_micros, to_micros
 
 __all__ = [
+    "ENTRY_COLUMNS",
     "append_entry",
     "count_pending",
+    "create_entry",
     "latest_entry",
     "list_entries",
     "pending_registrations",
     "store_receipts",
 ]
 
-_COLUMNS = "entry_id, operation, statement, created_at, receipt"
+ENTRY_COLUMNS = ("entry_id", "operation", "statement", "created_at", "receipt")
+_COLUMNS = ", ".join(ENTRY_COLUMNS)
 
 
 def _entry(row: tuple[object, ...]) -> ScittEntry:
@@ -58,17 +61,22 @@ def append_entry(conn: sqlite3.Connection, org: str, uuid: str, entry: ScittEntr
 
 
 def latest_entry(conn: sqlite3.Connection, org: str, uuid: str) -> ScittEntry | None:
-    """For a live vCon, the entry of the create that stored it: the uuid's
-    newest entry, unless that is a deletion (the vCon was then created again
-    without a ledger, and has no entry of its own)."""
+    """For a live vCon, the entry of the create that stored it (see create_entry)."""
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM scitt_entries WHERE org = ? AND uuid = ?"
         " ORDER BY position DESC LIMIT 1",
         (org, uuid),
     ).fetchone()
-    if row is None:
+    return None if row is None else create_entry(row)
+
+
+def create_entry(row: Sequence[object]) -> ScittEntry | None:
+    """A live vCon's entry from the uuid's newest entry row (ENTRY_COLUMNS;
+    all None when it has none): None if that is a deletion (the vCon was then
+    created again without a ledger, and has no entry of its own)."""
+    if row[0] is None:
         return None
-    entry = _entry(row)
+    entry = _entry(tuple(row))
     return None if entry.operation == "delete" else entry
 
 
