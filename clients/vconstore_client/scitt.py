@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from vconstore_client.transparency import VerificationError, VerifiedReceipt, verify_receipt
 from vconstore_client.transparency.cose import decode_sign1
-from vconstore_client.transparency.merkle import leaf_hash
+from vconstore_client.transparency.merkle import entry_id_of, leaf_hash
 from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
 
 __all__ = ["verify_scitt_entry"]
@@ -32,7 +32,7 @@ def verify_scitt_entry(
     """
     if entry.status != pb.ScittEntry.REGISTERED or not entry.receipt:
         raise VerificationError(f"entry {entry.entry_id} has no receipt yet (still pending)")
-    expected = "sha256:" + leaf_hash(entry.signed_statement).hex()
+    expected = entry_id_of(leaf_hash(entry.signed_statement))
     if entry.entry_id != expected:
         raise VerificationError(
             f"entry_id {entry.entry_id} is not the leaf hash of its statement ({expected})"

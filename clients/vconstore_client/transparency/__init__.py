@@ -37,6 +37,7 @@ from vconstore_client.transparency.keys import (
     public_key_to_jwk,
 )
 from vconstore_client.transparency.merkle import (
+    entry_id_of,
     leaf_hash,
     root_from_inclusion_proof,
     verify_consistency_proof,
@@ -54,6 +55,7 @@ __all__ = [
     "VerifiedReceipt",
     "cose_key_thumbprint",
     "decode_sign1",
+    "entry_id_of",
     "errors",
     "kid_text",
     "leaf_hash",

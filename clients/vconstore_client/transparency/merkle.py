@@ -21,6 +21,7 @@ from vconstore_client.transparency.errors import ProofError
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "entry_id_of",
     "leaf_hash",
     "node_hash",
     "root_from_inclusion_proof",
@@ -41,6 +42,11 @@ EMPTY_ROOT: bytes = hashlib.sha256(b"").digest()
 def leaf_hash(data: bytes) -> bytes:
     """SHA-256(0x00 || data)."""
     return hashlib.sha256(_LEAF_PREFIX + data).digest()
+
+
+def entry_id_of(leaf: bytes) -> str:
+    """The ledger's id of the entry with this leaf hash: "sha256:" + hex."""
+    return "sha256:" + leaf.hex()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:

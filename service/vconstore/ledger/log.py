@@ -23,14 +23,13 @@ from vconstore.ledger.errors import EntryNotFound, StatementMalformed, TreeSizeO
 from vconstore.ledger.merkle import consistency_plan, inclusion_plan, root_plan
 from vconstore.ledger.ports import LeafRecord, LedgerRepository, TreeHead
 from vconstore.ledger.sequencer import Registration, Sequencer, receipt_for
-from vconstore_client.transparency.merkle import leaf_hash
+from vconstore_client.transparency.merkle import entry_id_of, leaf_hash
 
 __all__ = [
     "ConsistencyProof",
     "InclusionProof",
     "RegistrationOutcome",
     "TransparencyLog",
-    "entry_id_of",
 ]
 
 _ENTRY_ID = re.compile(r"sha256:([0-9a-f]{64})")
@@ -38,10 +37,6 @@ _PAGE_SIZE_DEFAULT = 50
 _PAGE_SIZE_MAX = 1000
 
 RegistrationOutcome = Registration | DomainError
-
-
-def entry_id_of(leaf_hash_bytes: bytes) -> str:
-    return "sha256:" + leaf_hash_bytes.hex()
 
 
 def _leaf_hash_of(entry_id: str) -> bytes:

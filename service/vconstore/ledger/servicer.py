@@ -14,8 +14,9 @@ from vconstore.api.rpc import LimitedServicer, rpc
 from vconstore.api.wire import timestamp_of
 from vconstore.domain.errors import DomainError, InvalidRequest
 from vconstore.ledger.keyring import Keyring
-from vconstore.ledger.log import TransparencyLog, entry_id_of
+from vconstore.ledger.log import TransparencyLog
 from vconstore.ledger.sequencer import Registration
+from vconstore_client.transparency.merkle import entry_id_of
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2 as pb
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2_grpc
 

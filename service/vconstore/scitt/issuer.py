@@ -11,14 +11,9 @@ from functools import lru_cache
 from vconstore.ledger.signing import SigningKey
 from vconstore.ledger.statements import OperationRecord, make_statement, org_pseudonym
 from vconstore.ports import ScittEntry
-from vconstore_client.transparency.merkle import leaf_hash
+from vconstore_client.transparency.merkle import entry_id_of, leaf_hash
 
-__all__ = ["StatementIssuer", "statement_entry_id"]
-
-
-def statement_entry_id(statement: bytes) -> str:
-    """The ledger's id of a statement: "sha256:" + hex of its RFC 9162 leaf hash."""
-    return "sha256:" + leaf_hash(statement).hex()
+__all__ = ["StatementIssuer"]
 
 
 def _utc_now() -> datetime:
@@ -84,7 +79,7 @@ class StatementIssuer:
             self._name,
         )
         return ScittEntry(
-            entry_id=statement_entry_id(statement),
+            entry_id=entry_id_of(leaf_hash(statement)),
             operation=operation,
             statement=statement,
             created_at=issued_at,
