@@ -101,11 +101,12 @@ def mongo_options(settings: Settings) -> MongoOptions:
     )
 
 
-def describe_storage(settings: Settings) -> str:
-    """For logs: which backend, where; never the URI's credentials or options."""
+def describe_storage(settings: Settings, *, sqlite_file: str = SQLITE_FILE) -> str:
+    """For logs: which backend, where; never the URI's credentials or options.
+    (The ledger passes its own SQLite file name.)"""
     if settings.mongodb_uri:
         return f"mongodb {mongo_options(settings).describe()}"
-    return f"sqlite {settings.data_dir / SQLITE_FILE}"
+    return f"sqlite {settings.data_dir / sqlite_file}"
 
 
 @dataclass

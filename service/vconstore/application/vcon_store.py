@@ -70,7 +70,7 @@ class Ledgering:
     and how long an RPC waits for the receipt before answering PENDING."""
 
     issuer: StatementIssuer
-    registrar: Registrar | None
+    registrar: Registrar
     wait_seconds: float = 2.0
 
 
@@ -229,8 +229,6 @@ class VconStore:
         ledgering = self._ledgering
         if entry is None or entry.receipt is not None or ledgering is None:
             return entry
-        if ledgering.registrar is None:
-            return entry
         receipt = await ledgering.registrar.receipt_for(
             PendingRegistration(org=org, uuid=uuid, entry=entry),
             timeout=ledgering.wait_seconds,
@@ -274,10 +272,9 @@ class VconStore:
     def _with_fresh_receipt(self, entry: ScittEntry) -> ScittEntry:
         """The entry with a receipt received but not yet written, if there is
         one: a read right after a REGISTERED answer must not say PENDING."""
-        registrar = None if self._ledgering is None else self._ledgering.registrar
-        if entry.receipt is not None or registrar is None:
+        if entry.receipt is not None or self._ledgering is None:
             return entry
-        receipt = registrar.stored_receipt(entry.entry_id)
+        receipt = self._ledgering.registrar.stored_receipt(entry.entry_id)
         return entry if receipt is None else replace(entry, receipt=receipt)
 
     async def delete(self, *, org: str, uuid: str) -> ScittEntry | None:

@@ -59,14 +59,6 @@ def open_ledger_repository(settings: Settings) -> LedgerRepository:
     return SqliteLedgerRepository(settings.data_dir / SQLITE_FILE)
 
 
-def describe_ledger_storage(settings: Settings) -> str:
-    if settings.mongodb_uri:
-        from vconstore.server import mongo_options
-
-        return f"mongodb {mongo_options(settings).describe()}"
-    return f"sqlite {settings.data_dir / SQLITE_FILE}"
-
-
 @dataclass
 class RunningLedger:
     server: grpc.aio.Server
@@ -169,6 +161,8 @@ async def create_ledger_server(
 
 
 async def serve_ledger(settings: Settings, ledger: LedgerSettings) -> None:
+    from vconstore.server import describe_storage  # as for mongo_options above
+
     stop = stop_event()
     running = await create_ledger_server(settings, ledger)
     address = f"{display_host(settings.host)}:{running.port}"
@@ -178,7 +172,7 @@ async def serve_ledger(settings: Settings, ledger: LedgerSettings) -> None:
         origin=ledger.origin,
         kid=running.keyring.published[0].kid_text,
         tree_size=running.sequencer.size if running.sequencer.ready else "unknown yet",
-        storage=describe_ledger_storage(settings),
+        storage=describe_storage(settings, sqlite_file=SQLITE_FILE),
     )
     # stdout carries only this line: `vconstore up` and scripts wait for it.
     print(f"ledger ready on {address}", flush=True)
