@@ -141,6 +141,26 @@ def start_server_process(
     )
 
 
+def start_vconstore(
+    args: list[str], ready_prefix: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """`python -m vconstore ARGS` as a real subprocess; returns it and the
+    address of its ready line once printed (stderr is discarded)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vconstore", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith(ready_prefix):
+        process.kill()
+        raise AssertionError(f"vconstore {args[0]} did not start: {line!r}")
+    return process, line.removeprefix(ready_prefix).strip()
+
+
 def bad_request_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
     """(field, description) of every BadRequest field violation in a rich status."""
     status = rpc_status.from_call(error)  # type: ignore[arg-type]

@@ -20,7 +20,12 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support import LEDGER_READY_PREFIX, ServerProcess, issuer_trust_file
+from tests.support import (
+    LEDGER_READY_PREFIX,
+    ServerProcess,
+    issuer_trust_file,
+    start_vconstore,
+)
 from vconstore.keyfiles import ISSUER_KEY_FILE
 from vconstore.ledger.signing import SigningKey
 from vconstore.ledger.statements import OperationRecord, make_statement
@@ -150,11 +155,8 @@ class LedgerProcess:
 
 
 def _ledger_serve(data_dir: Path, trust: Path) -> LedgerProcess:
-    process = subprocess.Popen(
+    process, address = start_vconstore(
         [
-            sys.executable,
-            "-m",
-            "vconstore",
             "ledger",
             "serve",
             "--port",
@@ -166,16 +168,9 @@ def _ledger_serve(data_dir: Path, trust: Path) -> LedgerProcess:
             "--origin",
             "ledger.test/vcons",
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+        LEDGER_READY_PREFIX,
     )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith(LEDGER_READY_PREFIX):
-        process.kill()
-        raise AssertionError(f"ledger did not start: {line!r}")
-    return LedgerProcess(process, line.removeprefix(LEDGER_READY_PREFIX).strip())
+    return LedgerProcess(process, address)
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid as uuidlib
 from collections.abc import Iterator
@@ -20,7 +18,13 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support import LEDGER_READY_PREFIX, READY_PREFIX, minimal_vcon, refused_port
+from tests.support import (
+    LEDGER_READY_PREFIX,
+    READY_PREFIX,
+    minimal_vcon,
+    refused_port,
+    start_vconstore,
+)
 from vconstore.ledger.signing import SigningKey
 from vconstore_client import verify_scitt_entry
 from vconstore_client.transparency.keys import public_key_from_pem
@@ -34,24 +38,6 @@ REGISTERED = pb.ScittEntry.REGISTERED
 PENDING = pb.ScittEntry.PENDING
 # Long enough for a loaded 2-core CI machine to register a few hundred backlog entries.
 SETTLE_SECONDS = 90.0
-
-
-def _start(
-    args: list[str], prefix: str, env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vconstore", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith(prefix):
-        process.kill()
-        raise AssertionError(f"{args[0]} did not start: {line!r}")
-    return process, line.removeprefix(prefix).strip()
 
 
 @dataclass
@@ -69,7 +55,7 @@ class Deployment:
         (self.root / "issuer-public.pem").write_text(key.public_pem(), encoding="ascii")
 
     def start_ledger(self) -> None:
-        self.ledger, _ = _start(
+        self.ledger, _ = start_vconstore(
             [
                 "ledger",
                 "serve",
@@ -89,7 +75,7 @@ class Deployment:
         self.ledger.wait(timeout=30)
 
     def start_store(self) -> None:
-        self.store, self.store_address = _start(
+        self.store, self.store_address = start_vconstore(
             [
                 "serve",
                 "--port",
