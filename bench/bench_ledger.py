@@ -52,6 +52,7 @@ from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2 as pb
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2_grpc
 
 ISSUER = "vconstore"
+CREDENTIAL = "bench-ledger-credential-0123456789"
 
 
 def _statements(key: SigningKey, count: int) -> list[bytes]:
@@ -118,6 +119,7 @@ def _start_ledger(data_dir: Path, trust: Path) -> tuple[subprocess.Popen[str], s
         ],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, "VCON_LEDGER_CREDENTIAL": CREDENTIAL},
     )
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -135,15 +137,19 @@ async def register_all(
     latencies: list[float] = []
     async with grpc.aio.insecure_channel(address) as channel:
         stub = ledger_service_pb2_grpc.LedgerServiceStub(channel)
+        # The credential the store presents: the register RPCs demand it.
+        metadata = (("authorization", f"Bearer {CREDENTIAL}"),)
         # Warm-up (connection, first batch), not counted.
-        await stub.RegisterStatements(pb.RegisterStatementsRequest(signed_statements=chunks[0]))
+        await stub.RegisterStatements(
+            pb.RegisterStatementsRequest(signed_statements=chunks[0]), metadata=metadata
+        )
         queue = iter(chunks[1:])
 
         async def caller() -> None:
             for chunk in queue:
                 sent = time.perf_counter()
                 answer = await stub.RegisterStatements(
-                    pb.RegisterStatementsRequest(signed_statements=chunk)
+                    pb.RegisterStatementsRequest(signed_statements=chunk), metadata=metadata
                 )
                 latencies.append(time.perf_counter() - sent)
                 if any(r.WhichOneof("result") != "registration" for r in answer.results):

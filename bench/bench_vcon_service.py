@@ -17,7 +17,9 @@ printed ratios are meaningful even where absolute numbers drift:
   create signed, registered and answered with its receipt; every answer is
   decoded to count how many came back REGISTERED within the wait.
 The client sends pre-serialised bytes through identity serializers for all
-of them, so client-side protobuf work is the same (none) everywhere.
+of them, so client-side protobuf work is the same (none) everywhere, and the
+same `authorization: Bearer` API key metadata (the store checks it; the echo
+ignores it).
 Targets: CreateVcon >= 0.35 x echo, GetVcon >= 0.6 x echo (issue 2);
 CreateVcon+ledger >= 0.7 x CreateVcon (issue 5).
 """
@@ -46,6 +48,9 @@ ECHO_METHOD = "/bench.Echo/Echo"
 CREATE_METHOD = "/vcon.v1.VconService/CreateVcon"
 GET_METHOD = "/vcon.v1.VconService/GetVcon"
 READY = "ready on "
+# `up`'s development key in the ledger phase (VCON_DEV_API_KEY); the echo is
+# sent it too, so every phase carries the same metadata.
+BENCH_KEY = "vcs_live_sk_" + "bench" * 8
 
 try:
     import uvloop
@@ -179,10 +184,13 @@ async def drive(
     seconds: float,
     max_calls: int | None = None,
     on_response: Callable[[bytes], None] | None = None,
+    api_key: str = BENCH_KEY,
 ) -> Result:
+    # Every call carries the API key, the echo's too (same bytes on the wire).
+    metadata = (("authorization", f"Bearer {api_key}"),)
     async with grpc.aio.insecure_channel(address) as channel:
         call = channel.unary_unary(method)  # bytes in, bytes out
-        await call(payloads(0))  # warm the connection
+        await call(payloads(0), metadata=metadata)  # warm the connection
         latencies: list[float] = []
         errors = 0
         counter = 0
@@ -195,7 +203,7 @@ async def drive(
                 payload = payloads(counter)
                 started = time.perf_counter()
                 try:
-                    response = await call(payload)
+                    response = await call(payload, metadata=metadata)
                 except grpc.aio.AioRpcError:
                     errors += 1
                     continue
@@ -222,6 +230,8 @@ def start(
     assert process.stdout is not None
     line = process.stdout.readline()
     if line.startswith("ledger ready on "):  # `vconstore up` starts its ledger first
+        line = process.stdout.readline()
+    if line.startswith("development key: "):  # then prints the key --api-key gave it
         line = process.stdout.readline()
     if READY not in line:
         process.kill()
@@ -262,10 +272,13 @@ async def one_round(
     # Pre-serialised, bounded: ~4,000 creates/s is beyond what 2 cores reach.
     budget = int(args.seconds * 4000)
     with tempfile.TemporaryDirectory() as data_dir:
+        key = _create_bench_key(data_dir, env)
         store_process, store_address = start(_vconstore("serve", "--no-ledger", data_dir), env)
         try:
             creates = _creates(first_index, budget)
-            create = await _create_phase("CreateVcon", store_process, store_address, creates, args)
+            create = await _create_phase(
+                "CreateVcon", store_process, store_address, creates, args, api_key=key
+            )
             stored = max(create.calls, 1)
             gets = [
                 pb.GetVconRequest(
@@ -282,6 +295,7 @@ async def one_round(
                     lambda i: gets[i % stored],
                     args.concurrency,
                     args.seconds,
+                    api_key=key,
                 ),
             )
             print(get.line(), flush=True)
@@ -289,7 +303,9 @@ async def one_round(
             store_process.terminate()
             store_process.wait()
     with tempfile.TemporaryDirectory() as data_dir:
-        store_process, store_address = start(_vconstore("up", None, data_dir), env)
+        store_process, store_address = start(
+            _vconstore("up", None, data_dir), {**(env or {}), "VCON_DEV_API_KEY": BENCH_KEY}
+        )
         try:
             statuses: collections.Counter[str] = collections.Counter()
 
@@ -310,6 +326,21 @@ async def one_round(
             store_process.terminate()
             store_process.wait()
     return echo, create, get, echo_uvloop, ledgered
+
+
+def _create_bench_key(data_dir: str, env: dict[str, str] | None) -> str:
+    """A key for `serve`, which creates none: `vconstore admin create-key`."""
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "vconstore", "admin", "create-key", "--org", "bench"),
+            *("--scopes", "vcons:read,vcons:write", "--data-dir", data_dir),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    return done.stdout.strip()
 
 
 def _vconstore(command: str, flag: str | None, data_dir: str) -> list[str]:
@@ -342,6 +373,7 @@ async def _create_phase(
     creates: list[bytes],
     args: argparse.Namespace,
     on_response: Callable[[bytes], None] | None = None,
+    api_key: str = BENCH_KEY,
 ) -> Result:
     result = await measured(
         process,
@@ -354,6 +386,7 @@ async def _create_phase(
             args.seconds,
             max_calls=len(creates),
             on_response=on_response,
+            api_key=api_key,
         ),
     )
     print(result.line(), flush=True)

@@ -50,7 +50,7 @@ from typing import Any, cast
 
 import bson
 import mongomock
-from pymongo import AsyncMongoClient, IndexModel, UpdateOne
+from pymongo import AsyncMongoClient, IndexModel, ReturnDocument, UpdateOne
 from pymongo.errors import (
     DocumentTooLarge,
     InvalidOperation,
@@ -244,11 +244,19 @@ class StandInCollection:
         return StandInCommandCursor([dict(found) for found in self._mock.aggregate(stages)])
 
     async def find_one_and_update(
-        self, filter: Mapping[str, Any], update: Mapping[str, Any], *, upsert: bool = False
+        self,
+        filter: Mapping[str, Any],
+        update: Mapping[str, Any],
+        *,
+        upsert: bool = False,
+        return_document: bool = ReturnDocument.BEFORE,
     ) -> Document | None:
-        """The document before the update (None if the upsert inserted it)."""
+        """The document before the update (None if the upsert inserted it), or
+        after it with ReturnDocument.AFTER."""
         await self.database.client._reach()
-        found = self._mock.find_one_and_update(_as_bson(filter), _as_bson(update), upsert=upsert)
+        found = self._mock.find_one_and_update(
+            _as_bson(filter), _as_bson(update), upsert=upsert, return_document=return_document
+        )
         return None if found is None else dict(found)
 
     async def find_one(

@@ -8,21 +8,25 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from vconstore.application.api_keys import seed_key
+from vconstore.auth.orgs import DEV_ORG
+from vconstore.auth.scopes import ALL_SCOPES
 from vconstore.config import Settings
 from vconstore.ledger.config import LedgerSettings
 from vconstore.ledger.ports import LedgerRepository
 from vconstore.ledger.server import RunningLedger, create_ledger_server, open_ledger_repository
 from vconstore.ledger.signing import SigningKey
-from vconstore.ports import VconRepository
+from vconstore.ports import ApiKeyRepository, Storage
 from vconstore.server import RunningServer, create_server, open_repository
 from vconstore.storage.mongo import describe_uri
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2_grpc
@@ -30,6 +34,50 @@ from vconstore_proto.vcon.v1 import vcon_service_pb2_grpc
 
 READY_PREFIX = "vconstore ready on "
 LEDGER_READY_PREFIX = "ledger ready on "
+DEV_KEY_PREFIX = "development key: "
+# The all-scopes key of org `dev` that in-process servers are given.
+TEST_KEY = "vcs_live_sk_" + "T" * 8 + "0123456789abcdefghijklmnopqrstuv"
+# The store-ledger credential of in-process ledgers and the tests' `serve`s.
+LEDGER_CREDENTIAL = "test-ledger-credential-0123456789"
+
+
+class BearerAuth(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Adds `authorization: Bearer <key>` to every unary call of a channel."""
+
+    def __init__(self, key: str) -> None:
+        self._pair = ("authorization", f"Bearer {key}")
+
+    async def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        metadata = (*tuple(details.metadata or ()), self._pair)
+        return await continuation(details._replace(metadata=metadata), request)
+
+
+UNLIMITED_MESSAGES = (("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1))
+
+
+def keyed_channel(
+    address: str,
+    key: str | None = TEST_KEY,
+    *,
+    options: Sequence[tuple[str, Any]] = UNLIMITED_MESSAGES,
+) -> grpc.aio.Channel:
+    """A channel whose every call presents `key` (None: no key at all)."""
+    return grpc.aio.insecure_channel(
+        address, options=list(options), interceptors=[] if key is None else [BearerAuth(key)]
+    )
+
+
+async def give_key(
+    keys: ApiKeyRepository,
+    key: str,
+    *,
+    org: str = DEV_ORG,
+    scopes: tuple[str, ...] = ALL_SCOPES,
+    name: str = "test",
+) -> str:
+    await seed_key(keys, org=org, key=key, scopes=scopes, name=name)
+    return key
+
 
 # A real MongoDB for the `mongo` contract backend; unset: the in-process stand-in.
 MONGODB_TEST_URI = os.environ.get("VCON_TEST_MONGODB_URI", "").strip()
@@ -69,16 +117,20 @@ def minimal_vcon(**members: object) -> dict[str, object]:
 async def inprocess_server(
     data_dir: Path,
     *,
-    repository_factory: Callable[[Settings], VconRepository] = open_repository,
+    repository_factory: Callable[[Settings], Storage] = open_repository,
+    api_key: str | None = TEST_KEY,
     **overrides: object,
 ) -> AsyncIterator[tuple[vcon_service_pb2_grpc.VconServiceStub, RunningServer]]:
-    """A real grpc.aio server on a free loopback port, in this process."""
-    settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir).with_overrides(**overrides)
-    running = await create_server(settings, repository_factory=repository_factory)
-    channel = grpc.aio.insecure_channel(
-        f"127.0.0.1:{running.port}",
-        options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)],
+    """A real grpc.aio server on a free loopback port, in this process. Its
+    storage holds `api_key` as an all-scopes key of org `dev`, and the stub
+    presents it on every call (None: no key anywhere)."""
+    settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir).with_overrides(
+        ledger_credential=LEDGER_CREDENTIAL, **overrides
     )
+    running = await create_server(settings, repository_factory=repository_factory)
+    if api_key is not None:
+        await give_key(running.repository, api_key)
+    channel = keyed_channel(f"127.0.0.1:{running.port}", api_key)
     try:
         yield vcon_service_pb2_grpc.VconServiceStub(channel), running
     finally:
@@ -92,6 +144,8 @@ class ServerProcess:
     address: str
     data_dir: Path
     ledger_address: str = ""
+    # The `development key: ...` line's key.
+    dev_key: str = ""
 
     def terminate(self, timeout: float = 30) -> int:
         if self.process.poll() is None:
@@ -103,8 +157,8 @@ def start_server_process(
     data_dir: Path, *extra_args: str, env: dict[str, str] | None = None
 ) -> ServerProcess:
     """`vconstore up --port 0` as a real subprocess; returns once it printed
-    its two ready lines, the ledger's first (which is how scripts are told to
-    wait for it)."""
+    its three lines: the ledger's ready line, the development key and the
+    store's ready line (which is how scripts are told to wait for them)."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -126,18 +180,24 @@ def start_server_process(
     )
     assert process.stdout is not None
     ledger_line = process.stdout.readline()
-    line = process.stdout.readline() if ledger_line.startswith(LEDGER_READY_PREFIX) else ""
+    key_line = line = ""
+    if ledger_line.startswith(LEDGER_READY_PREFIX):
+        key_line = process.stdout.readline()
+        if key_line.startswith(DEV_KEY_PREFIX):
+            line = process.stdout.readline()
     if not line.startswith(READY_PREFIX):
         process.kill()
         _, err = process.communicate(timeout=10)
         raise AssertionError(
-            f"server did not start: stdout={ledger_line!r} {line!r} stderr={err[-2000:]}"
+            f"server did not start: stdout={ledger_line!r} {key_line!r} {line!r} "
+            f"stderr={err[-2000:]}"
         )
     return ServerProcess(
         process=process,
         address=line[len(READY_PREFIX) :].strip(),
         data_dir=data_dir,
         ledger_address=ledger_line[len(LEDGER_READY_PREFIX) :].strip(),
+        dev_key=key_line[len(DEV_KEY_PREFIX) :].strip(),
     )
 
 
@@ -159,6 +219,35 @@ def start_vconstore(
         process.kill()
         raise AssertionError(f"vconstore {args[0]} did not start: {line!r}")
     return process, line.removeprefix(ready_prefix).strip()
+
+
+def create_key_with_cli(data_dir: Path, org: str, *scope_args: str) -> str:
+    """`vconstore admin create-key --org ORG --scopes ...` as a real subprocess;
+    the key it printed (its only stdout line). `scope_args`: the first value of
+    --scopes, then any further arguments as given."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vconstore",
+            "admin",
+            "create-key",
+            "--org",
+            org,
+            "--data-dir",
+            str(data_dir),
+            "--scopes",
+            *scope_args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vcs_live_sk_"), done.stdout
+    return lines[0]
 
 
 def bad_request_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
@@ -218,9 +307,14 @@ async def inprocess_ledger(
     # Threads unless a test asks for worker processes: a process pool per
     # in-process ledger would make every such test pay for spawning it.
     ledger = replace(ledger_settings or LedgerSettings(verify_workers=0), trusted_issuers=trusted)
-    settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir)
+    settings = Settings(
+        host="127.0.0.1", port=0, data_dir=data_dir, ledger_credential=LEDGER_CREDENTIAL
+    )
     running = await create_ledger_server(settings, ledger, repository_factory=repository_factory)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    # Presents the credential, as the store does: the register RPCs demand it.
+    channel = grpc.aio.insecure_channel(
+        f"127.0.0.1:{running.port}", interceptors=[BearerAuth(LEDGER_CREDENTIAL)]
+    )
     try:
         yield LedgerUnderTest(
             ledger_service_pb2_grpc.LedgerServiceStub(channel), running, issuer_key, data_dir

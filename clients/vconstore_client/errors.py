@@ -55,9 +55,29 @@ class Unavailable(VconstoreError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class Unauthenticated(VconstoreError):
+    """No usable API key: missing, malformed, unknown or revoked."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(VconstoreError):
+    """The key lacks a scope; `metadata["scope"]` names it."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
 _BY_CODE: dict[grpc.StatusCode, type[VconstoreError]] = {
     cls.code: cls
-    for cls in (InvalidArgument, NotFound, AlreadyExists, ResourceExhausted, Unavailable)
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        AlreadyExists,
+        ResourceExhausted,
+        Unavailable,
+        Unauthenticated,
+        PermissionDenied,
+    )
 }
 
 

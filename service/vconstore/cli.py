@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vconstore import __version__
+from vconstore.auth.scopes import ALL_SCOPES
 from vconstore.config import Settings
 from vconstore.ledger.config import DEFAULT_ORIGIN
 from vconstore.logging_setup import configure_logging
@@ -71,12 +72,13 @@ def _parser() -> argparse.ArgumentParser:
         help="run the service: the ledger, then the store (embedded SQLite, or MongoDB)",
         description="Run the vCon store and its transparency ledger locally. The ledger "
         "runs first, as its own process; stdout then carries 'ledger ready on HOST:PORT' "
-        "and 'vconstore ready on HOST:PORT' once each accepts calls; logs go to stderr; "
+        "'development key: vcs_...' (org dev's all-scopes API key) and 'vconstore ready on "
+        "HOST:PORT' once each accepts calls; logs go to stderr; "
         "SIGTERM drains and exits 0 (1 if the ledger died meanwhile). Every option can "
         "also be set by its VCON_* environment variable.",
         epilog="Settings with no flag, by environment only: VCON_SUPPORTED_EXTENSIONS, "
         "VCON_MAX_REQUEST_BYTES, VCON_MAX_VCON_BYTES, VCON_MAX_ARRAY_LENGTH, VCON_MAX_DEPTH, "
-        "VCON_JWS_TRUST_ANCHORS, VCON_DEFAULT_ORG, VCON_MAX_CONCURRENT_RPCS, "
+        "VCON_JWS_TRUST_ANCHORS, VCON_MAX_CONCURRENT_RPCS, "
         "VCON_SHUTDOWN_GRACE_SECONDS, VCON_HEALTH_PROBE_SECONDS, the VCON_MONGODB_* "
         "connection settings, the VCON_LEDGER_* ledger settings, and the store's side of "
         "the ledger: VCON_SCITT_WAIT_SECONDS, VCON_LEDGER_TIMEOUT_SECONDS, "
@@ -85,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _storage_options(
         up, default_port=50051, what="the SQLite files, keys and the ledger's files live"
+    )
+    up.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="the development organisation's key (a vcs_live_sk_... key; env "
+        "VCON_DEV_API_KEY); default: generated on first start and kept in the data directory",
     )
     up.add_argument(
         "--ledger-port",
@@ -112,6 +120,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="the ledger (`vconstore ledger serve`) to register every operation with "
         "(env VCON_LEDGER_ADDRESS)",
+    )
+    store.add_argument(
+        "--ledger-credential-file",
+        type=Path,
+        metavar="FILE",
+        help="the secret shared with the ledger, on the file's first line "
+        "(env VCON_LEDGER_CREDENTIAL_FILE, or VCON_LEDGER_CREDENTIAL for the text)",
     )
     where.add_argument(
         "--no-ledger",
@@ -142,6 +157,14 @@ def _parser() -> argparse.ArgumentParser:
         what="the ledger's SQLite file and generated key live",
     )
     serve.add_argument(
+        "--credential-file",
+        type=Path,
+        metavar="FILE",
+        help="the secret the store presents to register statements, on the file's first "
+        "line (env VCON_LEDGER_CREDENTIAL_FILE, or VCON_LEDGER_CREDENTIAL for the text); "
+        "required",
+    )
+    serve.add_argument(
         "--origin",
         help="the log's name in checkpoints and receipts "
         f"(default {DEFAULT_ORIGIN}; env VCON_LEDGER_ORIGIN)",
@@ -167,7 +190,48 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=PEM_FILE",
         help="accept statements whose issuer is NAME signed by this P-256 key (repeatable)",
     )
+    _admin_commands(commands)
     return parser
+
+
+def _admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    admin = commands.add_parser(
+        "admin",
+        help="administration with direct access to storage",
+        description="Administration with direct access to storage (no running service needed).",
+    )
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    create_key = admin_commands.add_parser(
+        "create-key",
+        help="create an API key for an organisation and print it",
+        description="Create an API key for ORG directly in storage (the same storage options "
+        "as `up`) and print it on stdout as one line. The key is shown only this once.",
+    )
+    create_key.add_argument("--org", required=True, help="the organisation, e.g. acme")
+    create_key.add_argument(
+        "--scopes",
+        action="append",
+        required=True,
+        metavar="SCOPES",
+        help=f"comma-separated, repeatable: {', '.join(ALL_SCOPES)}",
+    )
+    create_key.add_argument("--name", default="admin", help="a name for people (default admin)")
+    create_key.add_argument(
+        "--data-dir",
+        type=Path,
+        help="the store's data directory (default ./data; env VCON_DATA_DIR)",
+    )
+    create_key.add_argument(
+        "--mongodb-uri",
+        metavar="URI",
+        help="MongoDB instead of SQLite (env VCON_MONGODB_URI: better for a URI with a password)",
+    )
+    create_key.add_argument(
+        "--mongodb-database", help="MongoDB database (default vconstore; env VCON_MONGODB_DATABASE)"
+    )
+    create_key.add_argument(
+        "--log-level", help="debug, info, warning or error (default warning here)"
+    )
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -183,8 +247,8 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env().with_overrides(
-        host=args.host,
-        port=args.port,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
         data_dir=args.data_dir,
         strict=getattr(args, "strict", None),
         metrics_port=getattr(args, "metrics_port", None),
@@ -192,6 +256,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         log_level=args.log_level,
         mongodb_uri=args.mongodb_uri,
         mongodb_database=args.mongodb_database,
+        dev_api_key=getattr(args, "api_key", None),
+        ledger_credential_file=getattr(args, "ledger_credential_file", None)
+        or getattr(args, "credential_file", None),
     )
 
 
@@ -210,9 +277,18 @@ def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "ledger" and args.port is None and not os.environ.get("VCON_PORT"):
         args.port = LEDGER_DEFAULT_PORT
+    if args.command == "admin" and args.log_level is None:
+        # Its stdout is the key; its stderr should stay quiet unless asked.
+        args.log_level = "warning"
     settings = _settings(args)
     configure_logging(settings.log_level)
-    if args.command == "up":
+    if args.command == "admin":
+        from vconstore.admin import create_key_command
+
+        run_event_loop(
+            create_key_command(settings, org=args.org, scopes=args.scopes, name=args.name)
+        )
+    elif args.command == "up":
         from vconstore.up import up
 
         run_event_loop(up(settings, requested_ledger_port=args.ledger_port))

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from vconstore.auth.keys import is_well_formed
+
 MIB = 1024 * 1024
 # protobuf parses messages at most 100 levels deep and each JSON level inside a
 # Struct/Value costs 3, so deeper vCons would have no typed form.
@@ -22,6 +24,20 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # A create or delete holds its call (and a slot of VCON_MAX_CONCURRENT_RPCS)
 # while it waits for its receipt: a minute is already generous.
 MAX_SCITT_WAIT_SECONDS = 60.0
+
+
+MIN_CREDENTIAL_CHARS = 16
+
+
+def check_credential(text: str, *, what: str) -> str:
+    """A shared secret: at least 16 visible ASCII characters, no spaces.
+    SystemExit naming `what` (never the value) otherwise."""
+    if len(text) < MIN_CREDENTIAL_CHARS or not all("!" <= char <= "~" for char in text):
+        raise SystemExit(
+            f"{what} must be at least {MIN_CREDENTIAL_CHARS} visible ASCII characters "
+            "without spaces"
+        )
+    return text
 
 
 def parse_address(text: str, *, what: str) -> tuple[str, int]:
@@ -100,8 +116,6 @@ class Settings:
     port: int = 50051
     # Embedded SQLite database, page-token key and other local state live here.
     data_dir: Path = Path("./data")
-    # Until API keys exist every vCon belongs to this organisation.
-    default_org: str = "dev"
     # Refuse what would otherwise be accepted with warnings, for every request.
     strict: bool = False
     # Extension names this server implements; any other `critical` /
@@ -167,6 +181,14 @@ class Settings:
     org_pseudonym_key_file: Path | None = None
     # Serve Prometheus metrics on this port (0: a free one); None: no endpoint.
     metrics_port: int | None = None
+    # The secret the store presents to the ledger's register RPCs, and the
+    # ledger demands there: this text (repr=False, never logged), else the
+    # first line of this file. `vconstore up` makes one for each start.
+    ledger_credential: str | None = field(default=None, repr=False)
+    ledger_credential_file: Path | None = None
+    # `vconstore up` only: the development organisation's key (a
+    # vcs_live_sk_... key); unset, one is generated and kept in the data dir.
+    dev_api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # 0 asks for a free port; beyond 65535 the operating system would
@@ -236,6 +258,14 @@ class Settings:
             raise SystemExit(f"metrics port must be between 0 and 65535, got {self.metrics_port}")
         if self.metrics_port is not None and self.metrics_port == self.port != 0:
             raise SystemExit("the metrics port must differ from the gRPC port")
+        if self.ledger_credential is not None:
+            check_credential(self.ledger_credential, what="VCON_LEDGER_CREDENTIAL")
+        if self.dev_api_key is not None and not is_well_formed(self.dev_api_key):
+            # Never echoed: it may be a real key with a typo.
+            raise SystemExit(
+                "the development API key (--api-key or VCON_DEV_API_KEY) must be "
+                "vcs_live_sk_ followed by 32 to 64 letters or digits"
+            )
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -247,7 +277,6 @@ class Settings:
             host=os.environ.get("VCON_HOST", defaults.host),
             port=env_int("VCON_PORT", defaults.port),
             data_dir=Path(os.environ.get("VCON_DATA_DIR", str(defaults.data_dir))),
-            default_org=os.environ.get("VCON_DEFAULT_ORG", defaults.default_org),
             strict=_env_bool("VCON_STRICT", defaults.strict),
             supported_extensions=_env_list("VCON_SUPPORTED_EXTENSIONS"),
             max_request_bytes=env_int("VCON_MAX_REQUEST_BYTES", defaults.max_request_bytes),
@@ -288,6 +317,9 @@ class Settings:
             issuer_name=_env_optional_str("VCON_ISSUER_NAME") or defaults.issuer_name,
             org_pseudonym_key_file=_env_optional_path("VCON_ORG_PSEUDONYM_KEY_FILE"),
             metrics_port=_env_optional_int("VCON_METRICS_PORT"),
+            ledger_credential=os.environ.get("VCON_LEDGER_CREDENTIAL") or None,
+            ledger_credential_file=_env_optional_path("VCON_LEDGER_CREDENTIAL_FILE"),
+            dev_api_key=_env_optional_str("VCON_DEV_API_KEY"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -4,7 +4,13 @@
 * keys/issuer-key.pem: the ES256 key signing the operation statements
   (VCON_ISSUER_KEY / VCON_ISSUER_KEY_FILE override it), and
   keys/issuer-public.pem, its public half, which the ledger is told to trust;
-* keys/org-pseudonym.key: the HMAC key of organisation pseudonyms in statements.
+* keys/org-pseudonym.key: the HMAC key of organisation pseudonyms in statements;
+* keys/dev-api-key: `vconstore up`'s development key (the key itself, so it
+  can be printed at every start; only `up` writes or reads it).
+
+And the shared credential between the store and the ledger
+(VCON_LEDGER_CREDENTIAL / VCON_LEDGER_CREDENTIAL_FILE), which is configured,
+never made here.
 """
 
 from __future__ import annotations
@@ -13,18 +19,23 @@ import os
 import secrets
 from pathlib import Path
 
-from vconstore.config import Settings
+from vconstore.auth.keys import generate_key, is_well_formed
+from vconstore.config import Settings, check_credential
 from vconstore.ledger.signing import SigningKey
 
 __all__ = [
+    "DEV_API_KEY_FILE",
     "ISSUER_KEY_FILE",
     "ISSUER_PUBLIC_FILE",
     "ORG_PSEUDONYM_KEY_FILE",
     "PAGE_TOKEN_KEY_FILE",
+    "load_dev_api_key",
     "load_issuer_key",
+    "load_ledger_credential",
     "load_or_create_secret",
     "load_org_pseudonym_key",
     "load_page_token_key",
+    "replace_dev_api_key",
     "write_issuer_public_key",
 ]
 
@@ -32,28 +43,37 @@ PAGE_TOKEN_KEY_FILE = Path("page-token.key")
 ISSUER_KEY_FILE = Path("keys") / "issuer-key.pem"
 ISSUER_PUBLIC_FILE = Path("keys") / "issuer-public.pem"
 ORG_PSEUDONYM_KEY_FILE = Path("keys") / "org-pseudonym.key"
+DEV_API_KEY_FILE = Path("keys") / "dev-api-key"
 _MIN_SECRET_BYTES = 16
+
+
+def _write_private(path: Path, content: bytes, *, replace: bool = False) -> None:
+    """`content` in `path` (mode 0600), written whole under a temporary name
+    and then moved into place, so a crash never leaves a partial file. Unless
+    `replace`, an existing file wins: of two instances starting together the
+    second uses the first one's content."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        if replace:
+            temporary.replace(path)
+        else:
+            os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def load_or_create_secret(path: Path, *, what: str, consequence: str) -> bytes:
     """32 random bytes in `path` (mode 0600), created on first use."""
     if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Written whole under a temporary name, then linked into place: a crash
-        # never leaves a short key, and of two instances starting together the
-        # second finds the first one's key instead of replacing it.
-        temporary = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
+        _write_private(path, secrets.token_bytes(32))
     key = path.read_bytes()
     if len(key) < _MIN_SECRET_BYTES:
         raise SystemExit(
@@ -110,3 +130,44 @@ def write_issuer_public_key(settings: Settings) -> Path:
     except OSError as exc:
         raise SystemExit(f"vconstore: cannot write {public}: {exc}") from None
     return public
+
+
+def load_dev_api_key(data_dir: Path) -> str:
+    """The development key kept in the data directory, made on first use."""
+    path = data_dir / DEV_API_KEY_FILE
+    try:
+        if not path.exists():
+            _write_private(path, generate_key().encode("ascii"))
+        key = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"vconstore: the development key file {path}: {exc}") from None
+    if not is_well_formed(key):
+        raise SystemExit(
+            f"vconstore: {path} does not hold a vcs_live_sk_... key; delete it and a new "
+            "development key is made"
+        )
+    return key
+
+
+def replace_dev_api_key(data_dir: Path) -> str:
+    """A new development key in place of one that was revoked."""
+    key = generate_key()
+    _write_private(data_dir / DEV_API_KEY_FILE, key.encode("ascii"), replace=True)
+    return key
+
+
+def load_ledger_credential(settings: Settings) -> str | None:
+    """The store-ledger credential: VCON_LEDGER_CREDENTIAL, else the first
+    line of the configured file; None when neither is configured."""
+    if settings.ledger_credential is not None:
+        return settings.ledger_credential
+    path = settings.ledger_credential_file
+    if path is None:
+        return None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"vconstore: the ledger credential file {path}: {exc}") from None
+    return check_credential(
+        lines[0].strip() if lines else "", what=f"the ledger credential in {path}"
+    )

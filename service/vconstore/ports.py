@@ -170,6 +170,51 @@ class ListPage:
     total: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An API key as stored: never the key itself, only its SHA-256."""
+
+    # "key_" + 24 hex characters: what ListApiKeys shows and RevokeApiKey takes.
+    id: str
+    org: str
+    name: str
+    # The key's first 16 characters, shown so a person can tell keys apart.
+    prefix: str
+    key_hash: bytes
+    # In auth.scopes.ALL_SCOPES order.
+    scopes: tuple[str, ...]
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyPage:
+    items: list[ApiKeyRecord] = field(default_factory=list)
+    has_more: bool = False
+
+
+class ApiKeyRepository(Protocol):
+    """The organisations' API keys. Same adapters, same storage as the vCons."""
+
+    async def create_api_key(self, *, record: ApiKeyRecord) -> None:
+        """Store durably. ValueError if the id or the key's hash is taken."""
+
+    async def find_api_keys(self, *, prefix: str) -> Sequence[ApiKeyRecord]:
+        """Every key (of any organisation, revoked or not) with this prefix."""
+
+    async def list_api_keys(self, *, org: str, after: Cursor | None, limit: int) -> ApiKeyPage:
+        """Oldest first by (created_at, id), strictly after `after` (whose
+        `uuid` holds the key id)."""
+
+    async def revoke_api_key(self, *, org: str, key_id: str, at: datetime) -> ApiKeyRecord:
+        """Mark revoked at `at` (kept if already revoked) and return the key.
+        ApiKeyNotFound if the organisation has no such key."""
+
+    async def touch_api_keys(self, *, used: Sequence[tuple[str, datetime]]) -> None:
+        """Record (key id, when) uses; last_used_at only moves forward."""
+
+
 class VconRepository(Protocol):
     """The vCon store. Adapters raise vconstore.domain.errors on failure:
     VconNotFound for a missing uuid, StorageUnavailable when the backend is down."""
@@ -222,3 +267,8 @@ class VconRepository(Protocol):
         self, *, org: str, filter: VconFilter, after: Cursor | None, limit: int
     ) -> ListPage:
         """Newest first by (created_at, uuid) descending, at most `limit` items."""
+
+
+class Storage(VconRepository, ApiKeyRepository, Protocol):
+    """What one storage backend provides: the vCons and the API keys, in the
+    same database, opened and closed together."""

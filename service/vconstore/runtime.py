@@ -36,8 +36,11 @@ NOT_SERVING = int(health_pb2.HealthCheckResponse.NOT_SERVING)
 FIRST_PROBE_SECONDS = 1.0
 
 
-def new_server(max_request_bytes: int) -> grpc.aio.Server:
+def new_server(
+    max_request_bytes: int, interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+) -> grpc.aio.Server:
     return grpc.aio.server(
+        interceptors=list(interceptors),
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", -1),

@@ -19,15 +19,24 @@ import structlog
 from cryptography import x509
 from grpc_health.v1 import health_pb2
 
+from vconstore.api.api_key_servicer import ApiKeyServicer
+from vconstore.api.auth_interceptor import ApiKeyInterceptor
 from vconstore.api.handlers import add_servicer
 from vconstore.api.vcon_servicer import VconServicer
+from vconstore.application.api_keys import ApiKeyAdmin
 from vconstore.application.vcon_store import Ledgering, VconStore
+from vconstore.auth.authenticator import Authenticator
 from vconstore.config import Settings
 from vconstore.domain.page_token import PageTokenCodec
 from vconstore.domain.validation import ValidationPolicy
-from vconstore.keyfiles import load_issuer_key, load_org_pseudonym_key, load_page_token_key
+from vconstore.keyfiles import (
+    load_issuer_key,
+    load_ledger_credential,
+    load_org_pseudonym_key,
+    load_page_token_key,
+)
 from vconstore.metrics import MetricsEndpoint, StoreMetrics
-from vconstore.ports import VconRepository
+from vconstore.ports import Storage
 from vconstore.runtime import (
     StorageHealth,
     bind,
@@ -39,14 +48,17 @@ from vconstore.scitt.issuer import StatementIssuer
 from vconstore.scitt.ledger_client import LEDGER_SERVICE_NAME, GrpcLedger
 from vconstore.scitt.registrar import Registrar, RegistrarTiming
 from vconstore.storage.sqlite import SqliteVconRepository
-from vconstore_proto.vcon.v1 import vcon_service_pb2
+from vconstore_proto.vcon.v1 import api_key_service_pb2, vcon_service_pb2
 
 if TYPE_CHECKING:
     from vconstore.storage.mongo import MongoOptions
 
 log = structlog.get_logger("vconstore.server")
 
-VCON_SERVICE_NAME = vcon_service_pb2.DESCRIPTOR.services_by_name["VconService"].full_name
+_VCON_SERVICE = vcon_service_pb2.DESCRIPTOR.services_by_name["VconService"]
+_API_KEY_SERVICE = api_key_service_pb2.DESCRIPTOR.services_by_name["ApiKeyService"]
+VCON_SERVICE_NAME = _VCON_SERVICE.full_name
+API_KEY_SERVICE_NAME = _API_KEY_SERVICE.full_name
 SQLITE_FILE = "vconstore.sqlite3"
 
 
@@ -73,7 +85,7 @@ def validation_policy(settings: Settings) -> ValidationPolicy:
     )
 
 
-def open_repository(settings: Settings) -> VconRepository:
+def open_repository(settings: Settings) -> Storage:
     """MongoDB when a URI is configured, else the embedded SQLite file."""
     if settings.mongodb_uri:
         # Imported here so a SQLite-only start does not load pymongo.
@@ -113,7 +125,7 @@ def describe_storage(settings: Settings, *, sqlite_file: str = SQLITE_FILE) -> s
 class RunningServer:
     server: grpc.aio.Server
     port: int
-    repository: VconRepository
+    repository: Storage
     health: StorageHealth
     metrics: StoreMetrics = field(default_factory=StoreMetrics)
     registrar: Registrar | None = None
@@ -142,7 +154,7 @@ def statement_issuer(settings: Settings) -> StatementIssuer:
 async def create_server(
     settings: Settings,
     *,
-    repository_factory: Callable[[Settings], VconRepository] = open_repository,
+    repository_factory: Callable[[Settings], Storage] = open_repository,
 ) -> RunningServer:
     prepare_data_dir(settings.data_dir)
     try:
@@ -160,9 +172,13 @@ async def create_server(
         # and exit, without a traceback. The message is already credential-free.
         raise SystemExit(f"vconstore: {exc}") from None
     metrics = StoreMetrics()
-    server = new_server(settings.max_request_bytes)
+    page_tokens = PageTokenCodec(page_token_key)
+    authenticator = Authenticator(repository)
+    server = new_server(settings.max_request_bytes, (ApiKeyInterceptor(authenticator),))
     storage_health = StorageHealth(
-        repository.ping, (VCON_SERVICE_NAME,), every=settings.health_probe_seconds
+        repository.ping,
+        (VCON_SERVICE_NAME, API_KEY_SERVICE_NAME),
+        every=settings.health_probe_seconds,
     )
     registrar = None
     ledgering = None
@@ -171,16 +187,24 @@ async def create_server(
     store = VconStore(
         repository,
         policy=policy,
-        page_tokens=PageTokenCodec(page_token_key),
+        page_tokens=page_tokens,
         ledgering=ledgering,
     )
     add_servicer(
         server,
-        VconServicer(store, org=settings.default_org, max_in_flight=settings.max_concurrent_rpcs),
-        vcon_service_pb2.DESCRIPTOR.services_by_name["VconService"],
+        VconServicer(store, max_in_flight=settings.max_concurrent_rpcs),
+        _VCON_SERVICE,
+    )
+    add_servicer(
+        server,
+        ApiKeyServicer(
+            ApiKeyAdmin(repository, authenticator=authenticator, page_tokens=page_tokens),
+            max_in_flight=settings.max_concurrent_rpcs,
+        ),
+        _API_KEY_SERVICE,
     )
     await storage_health.start(server)
-    enable_reflection(server, (VCON_SERVICE_NAME,))
+    enable_reflection(server, (VCON_SERVICE_NAME, API_KEY_SERVICE_NAME))
     endpoint = None
     try:
         port = bind(server, settings.host, settings.port)
@@ -211,7 +235,7 @@ async def create_server(
 
 def _ledgering(
     settings: Settings,
-    repository: VconRepository,
+    repository: Storage,
     metrics: StoreMetrics,
     health: StorageHealth,
 ) -> tuple[Ledgering, Registrar]:
@@ -230,7 +254,11 @@ def _ledgering(
 
     registrar = Registrar(
         repository,
-        GrpcLedger(settings.ledger_address, timeout=settings.ledger_timeout_seconds),
+        GrpcLedger(
+            settings.ledger_address,
+            timeout=settings.ledger_timeout_seconds,
+            credential=load_ledger_credential(settings),
+        ),
         metrics=metrics,
         on_reachability=report,
         timing=RegistrarTiming(

@@ -2,10 +2,14 @@
 a separate process talking real gRPC (`vconstore ledger serve`, the same entry
 point as in production), then the store runs in this process.
 
-stdout carries exactly two lines, in this order: the ledger's
-`ledger ready on H:P` (relayed once the ledger accepts calls) and
-`vconstore ready on H:P`. SIGTERM stops the store (draining its calls) and
-then the ledger, and exits 0.
+stdout carries exactly three lines, in this order: the ledger's
+`ledger ready on H:P` (relayed once the ledger accepts calls), `development
+key: vcs_...` (org `dev`'s all-scopes key, see bootstrap.py) and `vconstore
+ready on H:P`, so whoever waits for the last has the key. SIGTERM stops the
+store (draining its calls) and then the ledger, and exits 0.
+
+The store and the ledger share a credential made for each start, passed to
+the ledger by environment, so only this store can register with it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
+import shlex
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +30,7 @@ if TYPE_CHECKING:
     from vconstore.server import RunningServer
 
 from vconstore.config import Settings
-from vconstore.keyfiles import write_issuer_public_key
+from vconstore.keyfiles import DEV_API_KEY_FILE, load_ledger_credential, write_issuer_public_key
 from vconstore.parent import PARENT_PID_ENV
 from vconstore.runtime import display_host, prepare_data_dir, stop_event
 
@@ -85,6 +91,10 @@ async def start_ledger(settings: Settings, port: int, issuer_public: Path) -> Le
     env = dict(os.environ)
     # The ledger needs only the issuer's public half (passed as a file below).
     env.pop("VCON_ISSUER_KEY", None)
+    env.pop("VCON_DEV_API_KEY", None)
+    env.pop("VCON_LEDGER_CREDENTIAL_FILE", None)
+    assert settings.ledger_credential is not None
+    env["VCON_LEDGER_CREDENTIAL"] = settings.ledger_credential
     env[PARENT_PID_ENV] = str(os.getpid())
     if settings.mongodb_uri:
         # By environment, never argv: a URI may hold a password and command
@@ -132,10 +142,15 @@ async def start_ledger(settings: Settings, port: int, issuer_public: Path) -> Le
 
 
 async def up(settings: Settings, *, requested_ledger_port: int | None) -> None:
+    from vconstore.bootstrap import seed_dev_key
     from vconstore.server import create_server
 
     stop = stop_event()
     prepare_data_dir(settings.data_dir)
+    settings = replace(
+        settings,
+        ledger_credential=load_ledger_credential(settings) or secrets.token_urlsafe(32),
+    )
     issuer_public = write_issuer_public_key(settings)
     ledger = await start_ledger(
         settings, ledger_port(settings, requested_ledger_port), issuer_public
@@ -146,7 +161,14 @@ async def up(settings: Settings, *, requested_ledger_port: int | None) -> None:
     except BaseException:
         await ledger.stop(settings.shutdown_grace_seconds)
         raise
-    _announce(settings, running.port, ledger.address)
+    try:
+        dev_key = await seed_dev_key(settings, running.repository)
+    except BaseException:
+        await _drain(settings, running)
+        await ledger.stop(settings.shutdown_grace_seconds)
+        raise
+    print(f"development key: {dev_key.key}", flush=True)
+    _announce(settings, running.port, ledger.address, dev_key_shell=_dev_key_shell(settings))
     ledger_exit = asyncio.create_task(ledger.process.wait())
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({ledger_exit, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -156,6 +178,8 @@ async def up(settings: Settings, *, requested_ledger_port: int | None) -> None:
         log.error("ledger exited", exit_code=ledger_exit.result())
         await stopped
     ledger_exit.cancel()
+    if dev_key.pending is not None:
+        dev_key.pending.cancel()
     await _drain(settings, running)
     await ledger.stop(settings.shutdown_grace_seconds)
     log.info("stopped")
@@ -176,6 +200,11 @@ async def serve(settings: Settings) -> None:
     stop = stop_event()
     if settings.ledger_address is None:
         log.warning("running without a ledger: operations are neither signed nor recorded")
+    elif load_ledger_credential(settings) is None:
+        raise SystemExit(
+            "vconstore: registering with the ledger needs its credential: set "
+            "VCON_LEDGER_CREDENTIAL or VCON_LEDGER_CREDENTIAL_FILE (the ledger's own)"
+        )
     else:
         # Where the ledger's operator finds the key to trust (--trusted-issuer).
         public = write_issuer_public_key(settings)
@@ -186,7 +215,17 @@ async def serve(settings: Settings) -> None:
     await _drain(settings, running)
 
 
-def _announce(settings: Settings, port: int, ledger: str | None) -> None:
+def _dev_key_shell(settings: Settings) -> str:
+    """The development key as a shell expression, for the grpcurl hint on
+    stderr: stderr is the log, and keys never appear in logs."""
+    if settings.dev_api_key is not None:
+        return "$VCON_DEV_API_KEY"
+    return f"$(cat {shlex.quote(str(settings.data_dir / DEV_API_KEY_FILE))})"
+
+
+def _announce(
+    settings: Settings, port: int, ledger: str | None, *, dev_key_shell: str | None = None
+) -> None:
     from vconstore.server import describe_storage, grpcurl_command
 
     address = f"{display_host(settings.host)}:{port}"
@@ -198,7 +237,15 @@ def _announce(settings: Settings, port: int, ledger: str | None) -> None:
         storage=describe_storage(settings),
     )
     print(f"vconstore ready on {address}", flush=True)
-    print(f"try: {grpcurl_command()} -plaintext {address} list", file=sys.stderr, flush=True)
+    grpcurl = grpcurl_command()
+    print(f"try: {grpcurl} -plaintext {address} list", file=sys.stderr, flush=True)
+    if dev_key_shell is not None:
+        print(
+            f'     {grpcurl} -plaintext -H "authorization: Bearer {dev_key_shell}" '
+            f"-d '{{\"page_size\": 5}}' {address} vcon.v1.VconService/ListVcons",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def _drain(settings: Settings, running: RunningServer) -> None:

@@ -11,7 +11,14 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.corpus_expectations import CORPUS_DIR, read_corpus_text
-from tests.support import UUID, bad_request_violations, error_info, inprocess_server, minimal_vcon
+from tests.support import (
+    UUID,
+    bad_request_violations,
+    error_info,
+    inprocess_server,
+    keyed_channel,
+    minimal_vcon,
+)
 from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
 from vconstore_proto.vcon.v1.vcon_service_pb2_grpc import VconServiceStub
 
@@ -128,7 +135,7 @@ async def test_fidelity_of_awkward_json(tmp_path: Path) -> None:
 async def test_undecodable_request_bytes_are_invalid_argument(tmp_path: Path) -> None:
     async with (
         inprocess_server(tmp_path) as (_, running),
-        grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+        keyed_channel(f"127.0.0.1:{running.port}") as channel,
     ):
         create = channel.unary_unary("/vcon.v1.VconService/CreateVcon")
         # vcon_json (field 2) holding bytes that are not UTF-8; then garbage.
@@ -159,7 +166,7 @@ async def test_list_pages_stay_under_the_default_client_message_limit(tmp_path: 
             document = minimal_vcon(uuid=uuid, parties=parties)
             await stub.CreateVcon(pb.CreateVconRequest(vcon_json=json.dumps(document)))
             uuids.append(uuid)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as default_channel:
+        async with keyed_channel(f"127.0.0.1:{running.port}", options=()) as default_channel:
             default_stub = VconServiceStub(default_channel)  # 4 MiB receive limit
             seen: list[str] = []
             token = ""

@@ -26,7 +26,7 @@ from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
 async def test_sdk_round_trip_and_typed_errors(server: ServerProcess) -> None:
     text = read_corpus_text(CORPUS_DIR / "05-draft03-email-text-thread.json")
     uuid = json.loads(text)["uuid"]
-    async with VconstoreClient(server.address) as client:
+    async with VconstoreClient(server.address, api_key=server.dev_key) as client:
         created = await client.create_vcon(text)
         assert created.uuid == uuid
         assert await client.get_vcon_json(uuid) == text
@@ -50,7 +50,7 @@ async def test_every_ledger_entry_the_store_lists_verifies_with_the_ledger_key_a
     the SDK's verifier against the key the ledger publishes."""
     text = read_corpus_text(CORPUS_DIR / "05-draft03-email-text-thread.json")
     uuid = json.loads(text)["uuid"]
-    async with VconstoreClient(server.address) as client:
+    async with VconstoreClient(server.address, api_key=server.dev_key) as client:
         created = await client.create_vcon(text)
         deleted = await client.delete_vcon(uuid)
         again = await client.create_vcon(text)

@@ -9,8 +9,12 @@ from tests.corpus_expectations import CORPUS_DIR, read_corpus_text
 from tests.support import ServerProcess
 
 
+def _bearer(server: ServerProcess) -> list[str]:
+    return ["-H", f"authorization: Bearer {server.dev_key}"]
+
+
 def _grpcurl(grpcurl: str, server: ServerProcess, *args: str, data: str | None = None) -> str:
-    command = [grpcurl, "-plaintext"]
+    command = [grpcurl, "-plaintext", *_bearer(server)]
     if data is not None:
         command += ["-d", "@"]
     command += [server.address, *args]
@@ -93,6 +97,7 @@ def test_create_from_a_corpus_file_then_get_and_delete(grpcurl: str, server: Ser
         [
             grpcurl,
             "-plaintext",
+            *_bearer(server),
             "-d",
             json.dumps({"uuid": uuid}),
             server.address,
@@ -113,6 +118,7 @@ def test_refusal_is_readable_in_grpcurl(grpcurl: str, server: ServerProcess) -> 
         [
             grpcurl,
             "-plaintext",
+            *_bearer(server),
             "-d",
             json.dumps({"vcon_json": json.dumps(bad)}),
             server.address,
@@ -183,3 +189,35 @@ def test_list_pages_with_filters_in_grpcurl(grpcurl: str, server: ServerProcess)
         )
     )
     assert [v["uuid"] for v in recent["vcons"]] == seen[:3]
+
+
+def test_without_a_key_only_health_and_reflection_answer(
+    grpcurl: str, server: ServerProcess
+) -> None:
+    for headers, code, reason in (
+        ([], "Unauthenticated", "API_KEY_MISSING"),
+        (["-H", "authorization: Bearer not-a-key"], "Unauthenticated", "API_KEY_MALFORMED"),
+        (
+            ["-H", f"authorization: Bearer {server.dev_key[:-1]}X"],
+            "Unauthenticated",
+            "API_KEY_INVALID",
+        ),
+    ):
+        result = subprocess.run(
+            [
+                grpcurl,
+                "-plaintext",
+                *headers,
+                "-d",
+                "{}",
+                server.address,
+                "vcon.v1.VconService/ListVcons",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode != 0
+        assert code in result.stderr and reason in result.stderr
+        assert server.dev_key[12:] not in result.stderr + result.stdout

@@ -21,9 +21,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support import (
+    LEDGER_CREDENTIAL,
     LEDGER_READY_PREFIX,
+    BearerAuth,
     ServerProcess,
     issuer_trust_file,
+    keyed_channel,
+    minimal_vcon,
     start_vconstore,
 )
 from vconstore.keyfiles import ISSUER_KEY_FILE
@@ -37,6 +41,8 @@ from vconstore_client.transparency import (
 from vconstore_client.transparency.keys import public_key_from_pem
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2 as pb
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2_grpc
+from vconstore_proto.vcon.v1 import vcon_service_pb2 as vcon_pb
+from vconstore_proto.vcon.v1.vcon_service_pb2_grpc import VconServiceStub
 
 LEDGER_SERVICE = "vcon.ledger.v1.LedgerService"
 ISSUER_NAME = "vconstore"  # the default issuer name (Settings.issuer_name)
@@ -56,8 +62,18 @@ def _statement(key: SigningKey, issuer: str, n: int) -> bytes:
     )
 
 
-async def _register(address: str, raw: bytes) -> pb.Registration:
-    async with grpc.aio.insecure_channel(address) as channel:
+def _registrar_channel(
+    address: str, credential: str | None = LEDGER_CREDENTIAL
+) -> grpc.aio.Channel:
+    """A channel presenting the store-ledger credential, as the store does."""
+    interceptors = [] if credential is None else [BearerAuth(credential)]
+    return grpc.aio.insecure_channel(address, interceptors=interceptors)
+
+
+async def _register(
+    address: str, raw: bytes, credential: str | None = LEDGER_CREDENTIAL
+) -> pb.Registration:
+    async with _registrar_channel(address, credential) as channel:
         stub = ledger_service_pb2_grpc.LedgerServiceStub(channel)
         answer = await stub.RegisterStatement(pb.RegisterStatementRequest(signed_statement=raw))
         return answer.registration
@@ -84,15 +100,23 @@ async def test_up_runs_the_ledger_as_its_own_process_trusting_the_store(
         health = health_pb2_grpc.HealthStub(channel)
         status = await health.Check(health_pb2.HealthCheckRequest(service=LEDGER_SERVICE))
         assert status.status == health_pb2.HealthCheckResponse.SERVING
-    # The store's issuer key, generated into the data dir, is what the ledger trusts.
+    # Only the store may register: up made a credential for this start, which
+    # nobody else holds, so even a statement signed with the store's own
+    # issuer key is refused here, and so is a guess.
     issuer = SigningKey.from_pem((server.data_dir / ISSUER_KEY_FILE).read_bytes())
     raw = _statement(issuer, ISSUER_NAME, 1)
-    registration = await _register(server.ledger_address, raw)
+    for credential in (None, LEDGER_CREDENTIAL):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await _register(server.ledger_address, raw, credential)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # The store's own registrations go through, with receipts from this ledger.
+    async with keyed_channel(server.address, server.dev_key) as channel:
+        created = await VconServiceStub(channel).CreateVcon(
+            vcon_pb.CreateVconRequest(vcon_json=json.dumps(minimal_vcon()))
+        )
+    assert created.scitt.status == vcon_pb.ScittEntry.REGISTERED
     key = public_key_from_pem(await _current_key_pem(server.ledger_address))
-    verify_receipt(registration.receipt, key, statement=raw)
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await _register(server.ledger_address, _statement(SigningKey.generate(), ISSUER_NAME, 2))
-    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    verify_receipt(created.scitt.receipt, key, statement=created.scitt.signed_statement)
 
 
 def _free_port_pair() -> int:
@@ -125,6 +149,7 @@ def test_the_ledger_port_defaults_to_the_store_port_plus_one(tmp_path: Path) -> 
     try:
         assert process.stdout is not None
         assert process.stdout.readline() == f"ledger ready on 127.0.0.1:{port + 1}\n"
+        assert process.stdout.readline().startswith("development key: vcs_live_sk_")
         assert process.stdout.readline() == f"vconstore ready on 127.0.0.1:{port}\n"
     finally:
         process.send_signal(signal.SIGTERM)
@@ -169,6 +194,7 @@ def _ledger_serve(data_dir: Path, trust: Path) -> LedgerProcess:
             "ledger.test/vcons",
         ],
         LEDGER_READY_PREFIX,
+        env={"VCON_LEDGER_CREDENTIAL": LEDGER_CREDENTIAL},
     )
     return LedgerProcess(process, address)
 
@@ -217,6 +243,7 @@ def test_a_killed_up_takes_its_ledger_down(tmp_path: Path) -> None:
     process = _up(tmp_path / "data", "--port", "0")
     assert process.stdout is not None
     ledger_address = process.stdout.readline().removeprefix(LEDGER_READY_PREFIX).strip()
+    assert process.stdout.readline().startswith("development key: ")
     assert process.stdout.readline().startswith("vconstore ready on ")
     assert not _refuses_connections(ledger_address)
     os.kill(process.pid, signal.SIGKILL)
@@ -259,7 +286,7 @@ async def test_acknowledged_registrations_survive_a_sigkill(
     acknowledged: list[tuple[bytes, pb.Registration]] = []
     checkpoints: list[pb.GetCheckpointResponse] = []
     try:
-        async with grpc.aio.insecure_channel(ledger.address) as channel:
+        async with _registrar_channel(ledger.address) as channel:
             stub = ledger_service_pb2_grpc.LedgerServiceStub(channel)
 
             async def register(chunk: list[bytes]) -> None:
@@ -363,6 +390,7 @@ def _ledger_child(up_pid: int) -> int:
 async def test_up_serves_on_when_its_ledger_dies_and_says_so_at_exit(tmp_path: Path) -> None:
     process = _up(tmp_path / "data", "--port", "0")
     assert process.stdout is not None
+    process.stdout.readline()
     process.stdout.readline()
     address = process.stdout.readline().removeprefix("vconstore ready on ").strip()
     os.kill(_ledger_child(process.pid), signal.SIGKILL)

@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tests.support import (
     ServerProcess,
     error_info,
+    keyed_channel,
     minimal_vcon,
     refused_port,
     start_server_process,
@@ -47,7 +48,7 @@ def unreachable_server(tmp_path: Path) -> Iterator[ServerProcess]:
 async def test_starts_not_serving_and_answers_unavailable(
     unreachable_server: ServerProcess,
 ) -> None:
-    async with grpc.aio.insecure_channel(unreachable_server.address) as channel:
+    async with keyed_channel(unreachable_server.address, unreachable_server.dev_key) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for name in ("", "vcon.v1.VconService"):
             answer = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)

@@ -19,8 +19,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support import (
+    LEDGER_CREDENTIAL,
     LEDGER_READY_PREFIX,
     READY_PREFIX,
+    create_key_with_cli,
+    keyed_channel,
     minimal_vcon,
     refused_port,
     start_vconstore,
@@ -49,10 +52,15 @@ class Deployment:
     ledger: subprocess.Popen[str] | None = None
     store: subprocess.Popen[str] | None = None
     store_address: str = ""
+    # Made with `vconstore admin create-key` before the store first starts.
+    api_key: str = ""
 
     def __post_init__(self) -> None:
         key = SigningKey.load_or_generate(self.root / "issuer-key.pem")
         (self.root / "issuer-public.pem").write_text(key.public_pem(), encoding="ascii")
+        self.api_key = create_key_with_cli(
+            self.root / "store", "dev", "vcons:read,vcons:write", "--scopes", "vcons:delete"
+        )
 
     def start_ledger(self) -> None:
         self.ledger, _ = start_vconstore(
@@ -67,6 +75,7 @@ class Deployment:
                 f"vconstore={self.root / 'issuer-public.pem'}",
             ],
             LEDGER_READY_PREFIX,
+            env={"VCON_LEDGER_CREDENTIAL": LEDGER_CREDENTIAL},
         )
 
     def kill_ledger(self) -> None:
@@ -89,6 +98,7 @@ class Deployment:
             env={
                 "VCON_ISSUER_KEY_FILE": str(self.root / "issuer-key.pem"),
                 "VCON_SCITT_RETRY_MAX_SECONDS": "0.5",
+                "VCON_LEDGER_CREDENTIAL": LEDGER_CREDENTIAL,
             },
         )
 
@@ -185,7 +195,7 @@ async def test_every_operation_is_registered_exactly_once_through_an_outage_and_
 ) -> None:
     deployment.start_ledger()
     deployment.start_store()
-    channel = grpc.aio.insecure_channel(deployment.store_address)
+    channel = keyed_channel(deployment.store_address, deployment.api_key)
     ops = Operations(vcon_service_pb2_grpc.VconServiceStub(channel))
     await ops.load(20, delete_every=4, workers=4)
     assert set(ops.statuses) == {REGISTERED}
@@ -206,7 +216,7 @@ async def test_every_operation_is_registered_exactly_once_through_an_outage_and_
     assert deployment.stop_store() == 0
     deployment.start_store()
     deployment.start_ledger()
-    channel = grpc.aio.insecure_channel(deployment.store_address)
+    channel = keyed_channel(deployment.store_address, deployment.api_key)
     stub = vcon_service_pb2_grpc.VconServiceStub(channel)
     try:
         listed = await _all_registered(stub, list(ops.history))

@@ -12,14 +12,20 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tests.support import ServerProcess, bad_request_violations, error_info, start_server_process
+from tests.support import (
+    ServerProcess,
+    bad_request_violations,
+    error_info,
+    keyed_channel,
+    start_server_process,
+)
 from vconstore_proto.vcon.v1 import vcon_pb2, vcon_service_pb2_grpc
 from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
 
 
 @pytest.fixture
 async def stub(server: ServerProcess) -> AsyncIterator[vcon_service_pb2_grpc.VconServiceStub]:
-    async with grpc.aio.insecure_channel(server.address) as channel:
+    async with keyed_channel(server.address, server.dev_key) as channel:
         yield vcon_service_pb2_grpc.VconServiceStub(channel)
 
 
@@ -144,7 +150,7 @@ async def _interrupt_creates(
     """Send `count` creates on one connection; once the first is answered the
     rest are on the wire and being worked through: interrupt the server then.
     Returns each call's response or error."""
-    async with grpc.aio.insecure_channel(server.address) as channel:
+    async with keyed_channel(server.address, server.dev_key) as channel:
         stub = vcon_service_pb2_grpc.VconServiceStub(channel)
         calls = [
             asyncio.ensure_future(
@@ -166,7 +172,7 @@ async def _interrupt_creates(
 async def _assert_readable_after_restart(data_dir: Path, uuids: list[str]) -> None:
     restarted = start_server_process(data_dir)
     try:
-        async with grpc.aio.insecure_channel(restarted.address) as channel:
+        async with keyed_channel(restarted.address, restarted.dev_key) as channel:
             stub = vcon_service_pb2_grpc.VconServiceStub(channel)
             for uuid in uuids:
                 got = await stub.GetVcon(pb.GetVconRequest(uuid=uuid, view=pb.VCON_VIEW_JSON))

@@ -14,11 +14,14 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from vconstore.domain.errors import (
+    ApiKeyNotFound,
     DomainError,
     InvalidRequest,
     LimitExceeded,
     Overloaded,
+    PermissionDenied,
     StorageUnavailable,
+    Unauthenticated,
     VconAlreadyExists,
     VconInvalid,
     VconNotFound,
@@ -34,6 +37,7 @@ from vconstore.ledger.errors import (
 ERROR_DOMAIN = "vconstore.v1"
 VCON_RESOURCE_TYPE = "vcon.v1.Vcon"
 ENTRY_RESOURCE_TYPE = "vcon.ledger.v1.Entry"
+API_KEY_RESOURCE_TYPE = "vcon.v1.ApiKey"
 # The status travels in HTTP/2 trailers, and C-core clients (Python, C++,
 # Ruby...) refuse large ones as RESOURCE_EXHAUSTED, hiding the refusal itself.
 # Measured with grpcio 1.85's Python client and default options, where
@@ -183,6 +187,29 @@ def to_status(error: DomainError) -> status_pb2.Status:
                 _error_info("ENTRY_NOT_FOUND", entryId=error.entry_id),
                 error_details_pb2.ResourceInfo(
                     resource_type=ENTRY_RESOURCE_TYPE, resource_name=error.entry_id
+                ),
+            ),
+        )
+    if isinstance(error, Unauthenticated):
+        return status_pb2.Status(
+            code=code_pb2.UNAUTHENTICATED,
+            message=str(error),
+            details=_pack(_error_info(error.reason)),
+        )
+    if isinstance(error, PermissionDenied):
+        return status_pb2.Status(
+            code=code_pb2.PERMISSION_DENIED,
+            message=str(error),
+            details=_pack(_error_info("SCOPE_MISSING", scope=error.scope, method=error.method)),
+        )
+    if isinstance(error, ApiKeyNotFound):
+        return status_pb2.Status(
+            code=code_pb2.NOT_FOUND,
+            message=_short(str(error)),
+            details=_pack(
+                _error_info("API_KEY_NOT_FOUND", id=_short(error.key_id)),
+                error_details_pb2.ResourceInfo(
+                    resource_type=API_KEY_RESOURCE_TYPE, resource_name=_short(error.key_id)
                 ),
             ),
         )

@@ -8,6 +8,7 @@ import grpc
 import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from vconstore.api.auth_interceptor import current_principal
 from vconstore.api.rpc import LimitedServicer, rpc
 from vconstore.api.wire import timestamp_of
 from vconstore.application.vcon_store import ListRequest, VconStore
@@ -64,11 +65,12 @@ def _instant(request: object, field: str) -> datetime | None:
 
 
 class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
-    def __init__(self, store: VconStore, *, org: str, max_in_flight: int = 256) -> None:
+    """Every method acts for the organisation of the call's API key
+    (api/auth_interceptor.py), and storage filters every query on it."""
+
+    def __init__(self, store: VconStore, *, max_in_flight: int = 256) -> None:
         super().__init__(max_in_flight=max_in_flight)
         self._store = store
-        # Until API keys exist (a later issue), every call acts for one organisation.
-        self._org = org
 
     @rpc
     async def CreateVcon(
@@ -81,7 +83,7 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
         source = request.WhichOneof("source")
         if source == "vcon_json":
             outcome = await self._store.create(
-                org=self._org,
+                org=current_principal().org,
                 vcon_json=request.vcon_json,
                 strict=request.strict,
                 assign_uuid=request.assign_uuid,
@@ -92,7 +94,7 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
             except TypedConversionError as error:
                 raise InvalidRequest("vcon", str(error)) from None
             outcome = await self._store.create(
-                org=self._org,
+                org=current_principal().org,
                 vcon_document=document,
                 strict=request.strict,
                 assign_uuid=request.assign_uuid,
@@ -123,7 +125,7 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
         view = request.view
         if view not in _VIEWS_WITH_TYPED and view not in _VIEWS_WITH_JSON:
             raise InvalidRequest("view", f"unknown view {view}")
-        stored = await self._store.get(org=self._org, uuid=request.uuid)
+        stored = await self._store.get(org=current_principal().org, uuid=request.uuid)
         response = vcon_service_pb2.GetVconResponse(signed=stored.signed)
         if view in _VIEWS_WITH_JSON:
             response.vcon_json = stored.vcon_json
@@ -143,7 +145,7 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
         ],
     ) -> vcon_service_pb2.ListVconsResponse:
         outcome = await self._store.list(
-            org=self._org,
+            org=current_principal().org,
             request=ListRequest(
                 page_size=request.page_size,
                 page_token=request.page_token,
@@ -186,7 +188,7 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
             vcon_service_pb2.DeleteVconRequest, vcon_service_pb2.DeleteVconResponse
         ],
     ) -> vcon_service_pb2.DeleteVconResponse:
-        entry = await self._store.delete(org=self._org, uuid=request.uuid)
+        entry = await self._store.delete(org=current_principal().org, uuid=request.uuid)
         response = vcon_service_pb2.DeleteVconResponse()
         if entry is not None:
             response.scitt.CopyFrom(scitt_message(entry))
@@ -201,7 +203,7 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
         ],
     ) -> vcon_service_pb2.ListScittEntriesResponse:
         outcome = await self._store.list_scitt(
-            org=self._org,
+            org=current_principal().org,
             uuid=request.uuid,
             page_size=request.page_size,
             page_token=request.page_token,

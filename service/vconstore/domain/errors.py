@@ -79,3 +79,28 @@ class Overloaded(DomainError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"more than {limit} calls in flight; retry shortly")
+
+
+class Unauthenticated(DomainError):
+    """No usable API key: missing, malformed, unknown or revoked. `reason` says
+    which of the first two; unknown and revoked keys share one answer so a
+    caller learns nothing about keys it does not hold."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class PermissionDenied(DomainError):
+    """The key is valid but lacks the scope the method needs."""
+
+    def __init__(self, scope: str, method: str) -> None:
+        self.scope = scope
+        self.method = method
+        super().__init__(f"the API key lacks the scope {scope} that {method} needs")
+
+
+class ApiKeyNotFound(DomainError):
+    def __init__(self, key_id: str) -> None:
+        self.key_id = key_id
+        super().__init__(f"API key {key_id} not found")

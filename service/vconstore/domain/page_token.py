@@ -85,6 +85,19 @@ class PageTokenCodec:
         assert isinstance(position, int)
         return position
 
+    def encode_scoped(self, *, org: str, scope: str, cursor: Cursor) -> str:
+        """A token for "after this (created_at, id)" in a list named by `scope`
+        (e.g. the organisation's API keys), valid only for that organisation."""
+        return self._seal(
+            [_VERSION, _scope_fingerprint(org, scope), to_micros(cursor.created_at), cursor.uuid]
+        )
+
+    def decode_scoped(self, token: str, *, org: str, scope: str) -> Cursor:
+        parts = self._open(token, _scope_fingerprint(org, scope))
+        if len(parts) != 2 or not isinstance(parts[0], int) or not isinstance(parts[1], str):
+            raise InvalidRequest("page_token", "malformed page token", reason=REASON)
+        return Cursor(created_at=from_micros(parts[0]), uuid=parts[1])
+
 
 def _scope_fingerprint(org: str, scope: str) -> str:
     return hashlib.sha256(json.dumps(["list", org, scope]).encode()).hexdigest()[:32]

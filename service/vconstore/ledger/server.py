@@ -11,8 +11,10 @@ from dataclasses import dataclass
 import grpc
 import structlog
 
+from vconstore.api.auth_interceptor import SharedCredentialInterceptor
 from vconstore.api.handlers import add_servicer
 from vconstore.config import Settings
+from vconstore.keyfiles import load_ledger_credential
 from vconstore.ledger.admission import Admission
 from vconstore.ledger.config import LedgerSettings
 from vconstore.ledger.keyring import Keyring, check_log_key, load_keyring, load_trusted_issuers
@@ -44,6 +46,11 @@ log = structlog.get_logger("vconstore.ledger")
 _SERVICE = ledger_service_pb2.DESCRIPTOR.services_by_name["LedgerService"]
 LEDGER_SERVICE_NAME = _SERVICE.full_name
 SQLITE_FILE = "ledger.sqlite3"
+# Only the store may call these (the shared credential); proofs, checkpoints,
+# entries and keys are public: anyone may verify.
+REGISTER_METHODS = frozenset(
+    f"/{LEDGER_SERVICE_NAME}/{name}" for name in ("RegisterStatement", "RegisterStatements")
+)
 
 
 def open_ledger_repository(settings: Settings) -> LedgerRepository:
@@ -85,6 +92,12 @@ async def create_ledger_server(
     *,
     repository_factory: Callable[[Settings], LedgerRepository] = open_ledger_repository,
 ) -> RunningLedger:
+    credential = load_ledger_credential(settings)
+    if credential is None:
+        raise SystemExit(
+            "vconstore: the ledger registers statements only for the store: give it their "
+            "shared credential (VCON_LEDGER_CREDENTIAL or VCON_LEDGER_CREDENTIAL_FILE)"
+        )
     data_dir = prepare_data_dir(settings.data_dir)
     keyring = load_keyring(ledger, data_dir)
     issuers = load_trusted_issuers(ledger)
@@ -123,7 +136,10 @@ async def create_ledger_server(
         admission,
         max_statement_bytes=ledger.max_statement_bytes,
     )
-    server = new_server(settings.max_request_bytes)
+    server = new_server(
+        settings.max_request_bytes,
+        (SharedCredentialInterceptor(credential, REGISTER_METHODS),),
+    )
     add_servicer(
         server,
         LedgerServicer(

@@ -51,11 +51,16 @@ class GrpcLedger:
     Args:
         address: host:port of `vconstore ledger serve`.
         timeout: seconds a call may take before it counts as unanswered.
+        credential: the secret the ledger demands on its register RPCs,
+            sent as `authorization: Bearer <credential>`.
     """
 
-    def __init__(self, address: str, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self, address: str, *, timeout: float = 5.0, credential: str | None = None
+    ) -> None:
         self._address = address
         self._timeout = timeout
+        self._metadata = () if credential is None else (("authorization", f"Bearer {credential}"),)
         self._channel = grpc.aio.insecure_channel(
             address,
             options=[
@@ -80,6 +85,7 @@ class GrpcLedger:
             response = await self._ledger.RegisterStatements(
                 ledger_service_pb2.RegisterStatementsRequest(signed_statements=statements),
                 timeout=self._timeout,
+                metadata=self._metadata,
             )
         except grpc.aio.AioRpcError as error:
             raise LedgerUnreachable(f"{error.code().name}: {error.details()}") from None

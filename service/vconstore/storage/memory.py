@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 
-from vconstore.domain.errors import StorageUnavailable, VconNotFound
+from vconstore.domain.errors import ApiKeyNotFound, StorageUnavailable, VconNotFound
 from vconstore.ports import (
+    ApiKeyPage,
+    ApiKeyRecord,
     Cursor,
     DeletionEntry,
     ExistingVcon,
@@ -44,6 +47,7 @@ class InMemoryVconRepository:
         self._vcons: dict[tuple[str, str], _Stored] = {}
         # Each (org, uuid)'s ledger entries, oldest first; they outlive the vCon.
         self._scitt: dict[tuple[str, str], list[ScittEntry]] = {}
+        self._api_keys: dict[str, ApiKeyRecord] = {}
         self._open = False
 
     async def open(self) -> None:
@@ -185,6 +189,47 @@ class InMemoryVconRepository:
             has_more=len(page) > limit,
             total=len(matches),
         )
+
+    async def create_api_key(self, *, record: ApiKeyRecord) -> None:
+        self._check_open()
+        if record.id in self._api_keys or any(
+            key.key_hash == record.key_hash for key in self._api_keys.values()
+        ):
+            raise ValueError("an API key with this id or this key exists")
+        self._api_keys[record.id] = record
+
+    async def find_api_keys(self, *, prefix: str) -> Sequence[ApiKeyRecord]:
+        self._check_open()
+        return [key for key in self._api_keys.values() if key.prefix == prefix]
+
+    async def list_api_keys(self, *, org: str, after: Cursor | None, limit: int) -> ApiKeyPage:
+        self._check_open()
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        ordered = sorted(
+            (key for key in self._api_keys.values() if key.org == org),
+            key=lambda key: (utc(key.created_at), key.id),
+        )
+        if after is not None:
+            position = (utc(after.created_at), after.uuid)
+            ordered = [key for key in ordered if (utc(key.created_at), key.id) > position]
+        return ApiKeyPage(items=ordered[:limit], has_more=len(ordered) > limit)
+
+    async def revoke_api_key(self, *, org: str, key_id: str, at: datetime) -> ApiKeyRecord:
+        self._check_open()
+        found = self._api_keys.get(key_id)
+        if found is None or found.org != org:
+            raise ApiKeyNotFound(key_id)
+        if found.revoked_at is None:
+            found = self._api_keys[key_id] = replace(found, revoked_at=utc(at))
+        return found
+
+    async def touch_api_keys(self, *, used: Sequence[tuple[str, datetime]]) -> None:
+        self._check_open()
+        for key_id, at in used:
+            found = self._api_keys.get(key_id)
+            if found is not None and (found.last_used_at is None or found.last_used_at < at):
+                self._api_keys[key_id] = replace(found, last_used_at=utc(at))
 
     def _check_open(self) -> None:
         if not self._open:

@@ -6,15 +6,18 @@ import asyncio
 import logging
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 
-from vconstore.domain.errors import StorageUnavailable, VconNotFound
+from vconstore.domain.errors import ApiKeyNotFound, StorageUnavailable, VconNotFound
 from vconstore.ports import (
+    ApiKeyPage,
+    ApiKeyRecord,
     Cursor,
     DeletionEntry,
     ExistingVcon,
@@ -28,6 +31,7 @@ from vconstore.ports import (
     VconRecord,
 )
 
+from . import api_keys as keys
 from . import scitt as outbox
 from .documents import (
     DELETE_PROJECTION,
@@ -74,10 +78,12 @@ class _Collections:
     # The winner of a duplicate create is read at majority: a retry is
     # answered OK only once the first write is as durable as its own.
     majority: AsyncCollection[Document]
+    api_keys: AsyncCollection[Document]
 
 
 class MongoVconRepository:
-    """`VconRepository` on a MongoDB collection, through pymongo's async API.
+    """`VconRepository` on a MongoDB collection, through pymongo's async API,
+    and `ApiKeyRepository` on a second one beside it (see api_keys.py).
 
     Every write is one single-document operation (no transactions, so a
     standalone mongod serves), acknowledged under the configured write concern
@@ -286,6 +292,54 @@ class MongoVconRepository:
             total=total,
         )
 
+    # --- API keys ---------------------------------------------------------------
+
+    async def create_api_key(self, *, record: ApiKeyRecord) -> None:
+        with self._connection.translated():
+            collections = await self._connection.ready()
+            try:
+                await collections.api_keys.insert_one(keys.key_document(record))
+            except DuplicateKeyError:
+                raise ValueError("an API key with this id or this key exists") from None
+
+    async def find_api_keys(self, *, prefix: str) -> Sequence[ApiKeyRecord]:
+        with self._connection.translated():
+            collections = await self._connection.ready()
+            found = await collections.api_keys.find({"prefix": prefix}).to_list()
+        return [keys.key_from(document) for document in found]
+
+    async def list_api_keys(self, *, org: str, after: Cursor | None, limit: int) -> ApiKeyPage:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        with self._connection.translated():
+            collections = await self._connection.ready()
+            found = await collections.api_keys.find(
+                keys.list_query(org, after), sort=keys.LIST_SORT, limit=limit + 1
+            ).to_list()
+        return ApiKeyPage(
+            items=[keys.key_from(document) for document in found[:limit]],
+            has_more=len(found) > limit,
+        )
+
+    async def revoke_api_key(self, *, org: str, key_id: str, at: datetime) -> ApiKeyRecord:
+        with self._connection.translated():
+            collections = await self._connection.ready()
+            found = await collections.api_keys.find_one_and_update(
+                {"_id": key_id, "org": org},
+                keys.revoke_update(at),
+                return_document=ReturnDocument.AFTER,
+            )
+        if found is None:
+            raise ApiKeyNotFound(key_id)
+        return keys.key_from(found)
+
+    async def touch_api_keys(self, *, used: Sequence[tuple[str, datetime]]) -> None:
+        if not used:
+            return
+        with self._connection.translated():
+            collections = await self._connection.ready()
+            await collections.api_keys.bulk_write(keys.touch_updates(used), ordered=False)
+
     # --- internals -------------------------------------------------------------
 
     def _limit_for(self, entry: dict[str, Any] | None) -> int:
@@ -301,10 +355,13 @@ class MongoVconRepository:
             self._options.collection, read_concern=ReadConcern("majority")
         )
 
+        api_keys = database.get_collection(keys.collection_name(self._options.collection))
+
         async def build_indexes() -> None:
             await collection.create_indexes(list(INDEXES))
+            await api_keys.create_indexes(list(keys.KEY_INDEXES))
 
-        return _Collections(collection, majority), build_indexes
+        return _Collections(collection, majority, api_keys), build_indexes
 
 
 async def _probe(collections: _Collections) -> None:

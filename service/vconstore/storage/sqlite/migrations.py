@@ -130,7 +130,31 @@ _SCITT_ENTRIES = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_TABLES, _LIST_INDEXES, _SCITT_ENTRIES)
+_API_KEYS = Migration(
+    version=4,
+    description="the organisations' API keys",
+    statements=(
+        # Only the key's SHA-256 is kept. A call finds its key by the public
+        # prefix (an index range of one row, rarely more), then compares the
+        # hashes in constant time. vCons stored before this step carry the
+        # organisation `dev`, which `vconstore up` gives its development key.
+        """CREATE TABLE api_keys (
+            id           TEXT    NOT NULL PRIMARY KEY,
+            org          TEXT    NOT NULL,
+            name         TEXT    NOT NULL,
+            prefix       TEXT    NOT NULL,
+            key_hash     BLOB    NOT NULL UNIQUE,
+            scopes       TEXT    NOT NULL,  -- comma-separated, auth.scopes order
+            created_at   INTEGER NOT NULL,  -- microseconds since the epoch, UTC
+            last_used_at INTEGER,
+            revoked_at   INTEGER
+        ) WITHOUT ROWID""",
+        "CREATE INDEX api_keys_by_prefix ON api_keys (prefix)",
+        "CREATE INDEX api_keys_by_org ON api_keys (org, created_at, id)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_TABLES, _LIST_INDEXES, _SCITT_ENTRIES, _API_KEYS)
 LATEST_VERSION = MIGRATIONS[-1].version
 # The vCon store's schema. Other components (the ledger) keep their own file with
 # their own steps, run by the same code.

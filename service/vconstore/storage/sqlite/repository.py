@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from vconstore.ports import (
+    ApiKeyPage,
+    ApiKeyRecord,
     Cursor,
     DeletionEntry,
     ExistingVcon,
@@ -19,7 +22,7 @@ from vconstore.ports import (
     VconRecord,
 )
 
-from . import queries, scitt_queries
+from . import api_key_queries, queries, scitt_queries
 from .database import SqliteDatabase
 from .migrations import VCON_SCHEMA
 from .writer import WriteStats
@@ -28,7 +31,8 @@ __all__ = ["SqliteVconRepository"]
 
 
 class SqliteVconRepository:
-    """`VconRepository` on a SQLite file (WAL, synchronous=FULL, secure_delete).
+    """`VconRepository` and `ApiKeyRepository` on a SQLite file (WAL,
+    synchronous=FULL, secure_delete).
 
     Writes go through one writer thread that group-commits whatever is waiting;
     insert() and delete() return once their transaction is on disk. Reads run
@@ -133,3 +137,27 @@ class SqliteVconRepository:
         return await self._database.read(
             lambda conn: queries.list_vcons(conn, org, filter, after, limit)
         )
+
+    # --- API keys ---------------------------------------------------------------
+
+    async def create_api_key(self, *, record: ApiKeyRecord) -> None:
+        await self._database.write(lambda conn: api_key_queries.create_key(conn, record))
+
+    async def find_api_keys(self, *, prefix: str) -> Sequence[ApiKeyRecord]:
+        return await self._database.read(lambda conn: api_key_queries.find_keys(conn, prefix))
+
+    async def list_api_keys(self, *, org: str, after: Cursor | None, limit: int) -> ApiKeyPage:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        return await self._database.read(
+            lambda conn: api_key_queries.list_keys(conn, org, after, limit)
+        )
+
+    async def revoke_api_key(self, *, org: str, key_id: str, at: datetime) -> ApiKeyRecord:
+        return await self._database.write(
+            lambda conn: api_key_queries.revoke_key(conn, org, key_id, at)
+        )
+
+    async def touch_api_keys(self, *, used: Sequence[tuple[str, datetime]]) -> None:
+        if used:
+            await self._database.write(lambda conn: api_key_queries.touch_keys(conn, used))
