@@ -1,7 +1,8 @@
 # The two entry points of the README. Both work on a fresh clone with only
 # Python 3.11, pip and make: they create .venv and install into it first.
 # Recipes are silent (@) so that `make run` prints on stdout only what
-# vconstore itself prints: the `ledger ready on H:P` and `vconstore ready on H:P` lines.
+# vconstore itself prints: the `ledger ready on H:P`, `development key: vcs_live_sk_...`
+# and `vconstore ready on H:P` lines.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin

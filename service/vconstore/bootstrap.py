@@ -11,7 +11,7 @@ from typing import Final
 import structlog
 
 from vconstore.application.api_keys import SeedConflict, seed_key
-from vconstore.auth.keys import generate_key
+from vconstore.auth.keys import generate_key, is_well_formed
 from vconstore.auth.orgs import DEV_ORG
 from vconstore.auth.scopes import ALL_SCOPES
 from vconstore.config import Settings
@@ -20,7 +20,7 @@ from vconstore.keyfiles import load_dev_api_key, replace_dev_api_key
 from vconstore.ports import ApiKeyRepository
 from vconstore.runtime import FIRST_PROBE_SECONDS
 
-__all__ = ["DEV_KEY_NAME", "DevKey", "create_key", "seed_dev_key"]
+__all__ = ["DEV_KEY_NAME", "DevKey", "check_dev_key", "create_key", "seed_dev_key"]
 
 log = structlog.get_logger("vconstore.bootstrap")
 
@@ -36,6 +36,20 @@ class DevKey:
     pending: asyncio.Task[None] | None = None
 
 
+def check_dev_key(settings: Settings) -> str | None:
+    """The development key given (--api-key, VCON_DEV_API_KEY), if any;
+    SystemExit if it is not a vcs_live_sk_... key. `up` checks it before
+    starting anything; no other command reads it."""
+    given = settings.dev_api_key
+    if given is not None and not is_well_formed(given):
+        # Never echoed: it may be a real key with a typo.
+        raise SystemExit(
+            "vconstore: the development API key (--api-key or VCON_DEV_API_KEY) must be "
+            "vcs_live_sk_ followed by 32 to 64 letters or digits"
+        )
+    return given
+
+
 async def seed_dev_key(
     settings: Settings, keys: ApiKeyRepository, *, first_try_seconds: float = FIRST_PROBE_SECONDS
 ) -> DevKey:
@@ -46,7 +60,7 @@ async def seed_dev_key(
     Storage that does not answer within `first_try_seconds` (MongoDB down)
     does not hold up the start, as it does not for the store itself: the key
     is returned and stored in the background once storage answers."""
-    given = settings.dev_api_key
+    given = check_dev_key(settings)
     key = given or load_dev_api_key(settings.data_dir)
     try:
         await asyncio.wait_for(_seed(keys, key), first_try_seconds)
@@ -73,7 +87,9 @@ async def _seed_later(keys: ApiKeyRepository, key: str) -> None:
     while True:
         try:
             await _seed(keys, key)
-        except StorageUnavailable:
+        except (StorageUnavailable, ValueError):
+            # ValueError: an earlier attempt's insert landed meanwhile; the
+            # next attempt finds it.
             await asyncio.sleep(_RETRY_SECONDS)
             continue
         except SeedConflict as conflict:

@@ -8,7 +8,9 @@ import os
 from collections.abc import Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+import structlog
 
 from vconstore import __version__
 from vconstore.auth.scopes import ALL_SCOPES
@@ -63,8 +65,18 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors end like every other refusal: one line starting
+    `vconstore:` (subcommand parsers are made of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("vconstore").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"vconstore: {where}{message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vconstore", description="Store IETF vCons over gRPC.")
+    parser = _Parser(prog="vconstore", description="Store IETF vCons over gRPC.")
     parser.add_argument("--version", action="version", version=f"vconstore {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser(
@@ -72,8 +84,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run the service: the ledger, then the store (embedded SQLite, or MongoDB)",
         description="Run the vCon store and its transparency ledger locally. The ledger "
         "runs first, as its own process; stdout then carries 'ledger ready on HOST:PORT' "
-        "'development key: vcs_...' (org dev's all-scopes API key) and 'vconstore ready on "
-        "HOST:PORT' once each accepts calls; logs go to stderr; "
+        "'development key: vcs_live_sk_...' (org dev's all-scopes API key) and 'vconstore "
+        "ready on HOST:PORT' once each accepts calls; logs go to stderr; "
         "SIGTERM drains and exits 0 (1 if the ledger died meanwhile). Every option can "
         "also be set by its VCON_* environment variable.",
         epilog="Settings with no flag, by environment only: VCON_SUPPORTED_EXTENSIONS, "
@@ -92,7 +104,8 @@ def _parser() -> argparse.ArgumentParser:
         "--api-key",
         metavar="KEY",
         help="the development organisation's key (a vcs_live_sk_... key; env "
-        "VCON_DEV_API_KEY); default: generated on first start and kept in the data directory",
+        "VCON_DEV_API_KEY, better: command lines are visible to others); default: generated "
+        "on first start and kept in the data directory",
     )
     up.add_argument(
         "--ledger-port",
@@ -126,7 +139,8 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="the secret shared with the ledger, on the file's first line "
-        "(env VCON_LEDGER_CREDENTIAL_FILE, or VCON_LEDGER_CREDENTIAL for the text)",
+        "(env VCON_LEDGER_CREDENTIAL_FILE, or VCON_LEDGER_CREDENTIAL for the text); "
+        "required with --ledger-address",
     )
     where.add_argument(
         "--no-ledger",
@@ -194,7 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _admin_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     admin = commands.add_parser(
         "admin",
         help="administration with direct access to storage",
@@ -230,7 +244,7 @@ def _admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "--mongodb-database", help="MongoDB database (default vconstore; env VCON_MONGODB_DATABASE)"
     )
     create_key.add_argument(
-        "--log-level", help="debug, info, warning or error (default warning here)"
+        "--log-level", help="debug, info, warning or error (default error here)"
     )
 
 
@@ -278,10 +292,14 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "ledger" and args.port is None and not os.environ.get("VCON_PORT"):
         args.port = LEDGER_DEFAULT_PORT
     if args.command == "admin" and args.log_level is None:
-        # Its stdout is the key; its stderr should stay quiet unless asked.
-        args.log_level = "warning"
+        # Its stdout is the key; its stderr holds only the refusal, if any.
+        args.log_level = "error"
     settings = _settings(args)
     configure_logging(settings.log_level)
+    # `up` runs two processes logging to one stderr: say which wrote a line.
+    structlog.contextvars.bind_contextvars(
+        process={"ledger": "ledger", "admin": "admin"}.get(args.command, "store")
+    )
     if args.command == "admin":
         from vconstore.admin import create_key_command
 

@@ -10,8 +10,6 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from vconstore.auth.keys import is_well_formed
-
 MIB = 1024 * 1024
 # protobuf parses messages at most 100 levels deep and each JSON level inside a
 # Struct/Value costs 3, so deeper vCons would have no typed form.
@@ -260,15 +258,17 @@ class Settings:
             raise SystemExit("the metrics port must differ from the gRPC port")
         if self.ledger_credential is not None:
             check_credential(self.ledger_credential, what="VCON_LEDGER_CREDENTIAL")
-        if self.dev_api_key is not None and not is_well_formed(self.dev_api_key):
-            # Never echoed: it may be a real key with a typo.
-            raise SystemExit(
-                "the development API key (--api-key or VCON_DEV_API_KEY) must be "
-                "vcs_live_sk_ followed by 32 to 64 letters or digits"
-            )
 
     @classmethod
     def from_env(cls) -> Settings:
+        legacy_org = os.environ.get("VCON_DEFAULT_ORG", "").strip()
+        if legacy_org not in ("", "dev"):
+            # Its vCons would silently become unreachable: API keys decide the
+            # organisation now, and stored vCons without one belong to `dev`.
+            raise SystemExit(
+                f"VCON_DEFAULT_ORG is no longer read (API keys decide the organisation); "
+                f"vCons stored under {legacy_org!r} need moving to their organisation first"
+            )
         anchors = os.environ.get("VCON_JWS_TRUST_ANCHORS")
         # With slots=True the class attributes are slot descriptors, not the
         # defaults: read the defaults from an instance.

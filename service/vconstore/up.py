@@ -142,10 +142,11 @@ async def start_ledger(settings: Settings, port: int, issuer_public: Path) -> Le
 
 
 async def up(settings: Settings, *, requested_ledger_port: int | None) -> None:
-    from vconstore.bootstrap import seed_dev_key
+    from vconstore.bootstrap import check_dev_key, seed_dev_key
     from vconstore.server import create_server
 
     stop = stop_event()
+    check_dev_key(settings)
     prepare_data_dir(settings.data_dir)
     settings = replace(
         settings,
@@ -202,8 +203,8 @@ async def serve(settings: Settings) -> None:
         log.warning("running without a ledger: operations are neither signed nor recorded")
     elif load_ledger_credential(settings) is None:
         raise SystemExit(
-            "vconstore: registering with the ledger needs its credential: set "
-            "VCON_LEDGER_CREDENTIAL or VCON_LEDGER_CREDENTIAL_FILE (the ledger's own)"
+            "vconstore: registering with the ledger needs the credential it was given: "
+            "--ledger-credential-file FILE, or VCON_LEDGER_CREDENTIAL(_FILE)"
         )
     else:
         # Where the ledger's operator finds the key to trust (--trusted-issuer).
@@ -219,7 +220,7 @@ def _dev_key_shell(settings: Settings) -> str:
     """The development key as a shell expression, for the grpcurl hint on
     stderr: stderr is the log, and keys never appear in logs."""
     if settings.dev_api_key is not None:
-        return "$VCON_DEV_API_KEY"
+        return "<the development key above>"
     return f"$(cat {shlex.quote(str(settings.data_dir / DEV_API_KEY_FILE))})"
 
 

@@ -364,3 +364,21 @@ async def test_an_unexpected_failure_while_authenticating_is_internal_and_quiet(
             await _call(running, TEST_KEY, "ListVcons", REQUESTS["ListVcons"])
         assert failed.value.code() == grpc.StatusCode.INTERNAL
         assert failed.value.details() == "internal error"
+
+
+async def test_two_authorization_headers_are_malformed_whatever_they_hold(
+    tmp_path: Path,
+) -> None:
+    async with (
+        inprocess_server(tmp_path) as (_, running),
+        grpc.aio.insecure_channel(_address(running)) as channel,
+    ):
+        stub = vcon_service_pb2_grpc.VconServiceStub(channel)
+        for pair in ((TEST_KEY, "garbage"), ("garbage", TEST_KEY), (TEST_KEY, TEST_KEY)):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.ListVcons(
+                    pb.ListVconsRequest(),
+                    metadata=[("authorization", f"Bearer {value}") for value in pair],
+                )
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert error_info(refused.value).reason == "API_KEY_MALFORMED"

@@ -183,6 +183,9 @@ async def test_a_revoked_kept_development_key_is_replaced_at_the_next_start(
         (["admin", "create-key", "--org", "acme", "--scopes", "vcons:all"], {}, "unknown scope"),
         (["admin", "create-key", "--org", "ac me", "--scopes", "vcons:read"], {}, "organisation"),
         (["admin", "create-key", "--org", "acme", "--scopes", ","], {}, "no scope given"),
+        (["admin", "create-key", "--org", "acme"], {}, "required: --scopes"),
+        (["admin", "create-key", "--scopes", "vcons:read"], {}, "required: --org"),
+        (["up", "--port", "0"], {"VCON_DEFAULT_ORG": "acme"}, "VCON_DEFAULT_ORG"),
         (
             ["admin", "create-key", "--org", "acme", "--scopes", "vcons:read", "--name", ""],
             {},
@@ -195,11 +198,12 @@ def test_entry_points_refuse_in_one_line(
 ) -> None:
     done = _run(*args, "--data-dir", str(tmp_path / "data"), env=env)
     assert done.returncode != 0
-    last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("vconstore: ") and said in last, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("vconstore: ") and said in line, done.stderr
     assert done.stdout == ""
-    for value in env.values():
-        assert value not in done.stderr
+    for name, value in env.items():
+        if "KEY" in name or "CREDENTIAL" in name:  # secrets are never echoed
+            assert value not in done.stderr
 
 
 def test_admin_create_key_prints_one_key_that_has_its_scopes(tmp_path: Path) -> None:
@@ -216,3 +220,16 @@ def test_admin_create_key_prints_one_key_that_has_its_scopes(tmp_path: Path) -> 
         ("acme", "admin", key[:16], "vcons:read,vcons:write,keys:admin"),
         ("acme", "admin", second[:16], "vcons:read"),
     ]
+
+
+def test_only_up_reads_the_development_key(tmp_path: Path) -> None:
+    """A malformed VCON_DEV_API_KEY left in a shared environment stops `up`
+    (above), never the production entry points or admin."""
+    key = create_key_with_cli(tmp_path / "data", "acme", "vcons:read")
+    done = _run(
+        *("admin", "create-key", "--org", "acme", "--scopes", "vcons:read"),
+        *("--data-dir", str(tmp_path / "data")),
+        env={"VCON_DEV_API_KEY": "not-a-key"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() != key

@@ -28,12 +28,15 @@ class CountingStorage(InMemoryVconRepository):
         self.lookups = 0
         self.touches: list[str] = []
         self.gate: asyncio.Event | None = None
+        # Set once a gated read has read (and waits for the gate to answer).
+        self.read = asyncio.Event()
 
     async def find_api_keys(self, *, prefix: str) -> Sequence[ApiKeyRecord]:
         self.lookups += 1
         # Read first, answer when the gate opens: a read that raced a write.
         found = await super().find_api_keys(prefix=prefix)
         if self.gate is not None:
+            self.read.set()
             await self.gate.wait()
         return found
 
@@ -163,7 +166,7 @@ async def test_a_lookup_racing_a_revocation_is_not_cached(
     authenticator = _authenticator(storage, clock)
     storage.gate = asyncio.Event()
     racing = asyncio.create_task(authenticator.authenticate(f"Bearer {key}"))
-    await asyncio.sleep(0)
+    await storage.read.wait()
     await storage.revoke_api_key(org="acme", key_id=record.id, at=NOW)
     authenticator.forget(record.id)
     storage.gate.set()
@@ -230,3 +233,39 @@ async def test_storage_down_is_unavailable_not_unauthenticated(
     await storage.close()
     with pytest.raises(StorageUnavailable):
         await _authenticator(storage, clock).authenticate(f"Bearer {key}")
+
+
+async def test_a_call_after_forget_does_not_join_a_read_made_before_it(
+    storage: CountingStorage, clock: Clock
+) -> None:
+    key, record = await _key(storage)
+    authenticator = _authenticator(storage, clock)
+    storage.gate = asyncio.Event()
+    racing = asyncio.create_task(authenticator.authenticate(f"Bearer {key}"))
+    await storage.read.wait()
+    await storage.revoke_api_key(org="acme", key_id=record.id, at=NOW)
+    authenticator.forget(record.id)
+    later = asyncio.create_task(authenticator.authenticate(f"Bearer {key}"))
+    await asyncio.sleep(0)
+    storage.gate.set()
+    assert (await racing).key_id == record.id
+    with pytest.raises(Unauthenticated):
+        await later
+    assert storage.lookups == 2
+
+
+async def test_a_caller_giving_up_does_not_fail_the_others_sharing_its_read(
+    storage: CountingStorage, clock: Clock
+) -> None:
+    key, _ = await _key(storage)
+    authenticator = _authenticator(storage, clock)
+    storage.gate = asyncio.Event()
+    impatient = asyncio.create_task(authenticator.authenticate(f"Bearer {key}"))
+    patient = asyncio.create_task(authenticator.authenticate(f"Bearer {key}"))
+    await storage.read.wait()
+    impatient.cancel()  # its deadline passed
+    with pytest.raises(asyncio.CancelledError):
+        await impatient
+    storage.gate.set()
+    assert (await patient).org == "acme"
+    assert storage.lookups == 1

@@ -18,7 +18,7 @@ from typing import Any, Final, TypeAlias
 import grpc
 import structlog
 
-from vconstore.api.errors import internal_status, to_grpc_status, to_status
+from vconstore.api.errors import internal_status, log_fields, to_grpc_status, to_status
 from vconstore.auth.authenticator import Authenticator, Principal
 from vconstore.auth.scopes import KEYS_ADMIN, VCONS_DELETE, VCONS_READ, VCONS_WRITE
 from vconstore.domain.errors import DomainError, PermissionDenied, Unauthenticated
@@ -72,10 +72,14 @@ def _service_of(method: str) -> str:
 
 
 def _metadata_value(details: grpc.HandlerCallDetails, name: str) -> str | None:
-    for key, value in details.invocation_metadata or ():
-        if key == name:
-            return value if isinstance(value, str) else None
-    return None
+    """The one value of `name`; "" (malformed) when it is sent more than once,
+    since proxies and servers disagree on which of several would count."""
+    values = [value for key, value in details.invocation_metadata or () if key == name]
+    if not values:
+        return None
+    if len(values) > 1 or not isinstance(values[0], str):
+        return ""
+    return values[0]
 
 
 def _replaced(handler: Handler, behavior: Behavior) -> Handler:
@@ -88,17 +92,13 @@ def _replaced(handler: Handler, behavior: Behavior) -> Handler:
 
 def _refusing(handler: Handler, error: DomainError | None, method: str) -> Handler:
     """A handler answering the error's status (None: INTERNAL) to the call."""
-    status = to_grpc_status(internal_status() if error is None else to_status(error))
+    rich = internal_status() if error is None else to_status(error)
+    status = to_grpc_status(rich)
 
     async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await context.abort_with_status(status)
 
-    log.info(
-        "rpc refused",
-        method=method.rsplit("/", 1)[-1],
-        code=status.code.name,
-        reason=getattr(error, "reason", type(error).__name__),
-    )
+    log.info("rpc refused", method=method.rsplit("/", 1)[-1], **log_fields(rich))
     return _replaced(handler, behavior)
 
 

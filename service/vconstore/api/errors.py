@@ -228,6 +228,19 @@ def to_status(error: DomainError) -> status_pb2.Status:
     return internal_status()
 
 
+def log_fields(status: status_pb2.Status) -> dict[str, str]:
+    """What a log line says of a refusal: the code's name and ErrorInfo's
+    reason (the same words the caller sees), never the message, which may
+    quote the request."""
+    reason = ""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+    return {"code": code_pb2.Code.Name(status.code), "reason": reason}
+
+
 def internal_status() -> status_pb2.Status:
     return status_pb2.Status(
         code=code_pb2.INTERNAL,

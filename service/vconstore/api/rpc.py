@@ -14,7 +14,7 @@ from typing import TypeVar
 import grpc
 import structlog
 
-from vconstore.api.errors import internal_status, to_grpc_status, to_status
+from vconstore.api.errors import internal_status, log_fields, to_grpc_status, to_status
 from vconstore.api.handlers import UndecodableRequest
 from vconstore.domain.errors import DomainError, InvalidRequest, Overloaded
 
@@ -64,8 +64,7 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
             log.info(
                 "rpc refused",
                 method=name,
-                code=status.code,
-                reason=type(error).__name__,
+                **log_fields(status),
                 ms=round((time.perf_counter() - started) * 1000, 2),
             )
         except asyncio.CancelledError:

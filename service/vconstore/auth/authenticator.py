@@ -41,6 +41,7 @@ _MALFORMED: Final = (
 _INVALID: Final = ("API_KEY_INVALID", "unknown or revoked API key")
 # Positive entries kept at most; beyond it, expired ones are dropped first.
 _CACHE_LIMIT: Final = 10_000
+_MAX_READS: Final = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,14 @@ class Principal:
     org: str
     key_id: str
     scopes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    task: asyncio.Future[Principal | None]
+    # monotonic time it started, and the forget() generation it started in
+    since: float
+    generation: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +87,10 @@ class Authenticator:
         # Bumped by forget(): a lookup that started before it must not cache.
         self._generation = 0
         # Concurrent calls with the same uncached key share one lookup.
-        self._lookups: dict[bytes, asyncio.Future[Principal | None]] = {}
+        self._lookups: dict[bytes, _Lookup] = {}
+        # Storage reads in flight at most: made-up keys are never cached, so a
+        # flood of them must not become an unbounded number of reads.
+        self._reads = asyncio.Semaphore(_MAX_READS)
         # key id -> monotonic time its last_used_at was last written
         self._touched: dict[str, float] = {}
 
@@ -109,29 +121,35 @@ class Authenticator:
             del self._cache[digest]
 
     async def _shared_lookup(self, presented: str, digest: bytes) -> Principal | None:
+        """One storage read for every concurrent call with this key. It runs as
+        a task of its own, so a caller that gives up (its deadline) cancels
+        only its own wait, never the others'; and a call that starts after a
+        forget() never joins a read made before it."""
         pending = self._lookups.get(digest)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
-        self._lookups[digest] = future
-        since, generation = self._monotonic(), self._generation
-        try:
-            principal = await self._lookup(presented, digest)
-        except BaseException as error:
-            future.set_exception(error)
-            # Retrieved here so an unshared failure is not reported as unretrieved.
-            future.exception()
-            raise
-        finally:
+        if pending is None or pending.generation != self._generation:
+            pending = _Lookup(
+                asyncio.ensure_future(self._lookup(presented, digest)),
+                since=self._monotonic(),
+                generation=self._generation,
+            )
+            self._lookups[digest] = pending
+            pending.task.add_done_callback(lambda _: self._settled(digest, pending))
+        return await asyncio.shield(pending.task)
+
+    def _settled(self, digest: bytes, lookup: _Lookup) -> None:
+        if self._lookups.get(digest) is lookup:
             del self._lookups[digest]
-        future.set_result(principal)
-        if principal is not None and generation == self._generation:
-            self._remember(digest, _Cached(principal, since))
-        return principal
+        if lookup.task.cancelled() or lookup.task.exception() is not None:
+            return  # retrieved: every waiter sees it, or none was left to
+        principal = lookup.task.result()
+        if principal is not None and lookup.generation == self._generation:
+            self._remember(digest, _Cached(principal, lookup.since))
 
     async def _lookup(self, presented: str, digest: bytes) -> Principal | None:
         found = None
-        for record in await self._keys.find_api_keys(prefix=public_prefix(presented)):
+        async with self._reads:
+            candidates = await self._keys.find_api_keys(prefix=public_prefix(presented))
+        for record in candidates:
             # Every candidate is compared, in constant time each.
             if hashes_match(record.key_hash, digest):
                 found = record

@@ -95,8 +95,8 @@ async def create_ledger_server(
     credential = load_ledger_credential(settings)
     if credential is None:
         raise SystemExit(
-            "vconstore: the ledger registers statements only for the store: give it their "
-            "shared credential (VCON_LEDGER_CREDENTIAL or VCON_LEDGER_CREDENTIAL_FILE)"
+            "vconstore: the ledger registers statements only for the store: give it the "
+            "credential they share (--credential-file FILE, or VCON_LEDGER_CREDENTIAL(_FILE))"
         )
     data_dir = prepare_data_dir(settings.data_dir)
     keyring = load_keyring(ledger, data_dir)

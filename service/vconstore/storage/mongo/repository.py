@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo import AsyncMongoClient, ReadPreference, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
@@ -355,7 +355,11 @@ class MongoVconRepository:
             self._options.collection, read_concern=ReadConcern("majority")
         )
 
-        api_keys = database.get_collection(keys.collection_name(self._options.collection))
+        # Always the primary: a lagging secondary would let a revoked key work
+        # for as long as it lags.
+        api_keys = database.get_collection(
+            keys.collection_name(self._options.collection), read_preference=ReadPreference.PRIMARY
+        )
 
         async def build_indexes() -> None:
             await collection.create_indexes(list(INDEXES))
