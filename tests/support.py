@@ -22,6 +22,7 @@ from vconstore.application.api_keys import seed_key
 from vconstore.auth.orgs import DEV_ORG
 from vconstore.auth.scopes import ALL_SCOPES
 from vconstore.config import Settings
+from vconstore.keyfiles import ISSUER_KEY_FILE
 from vconstore.ledger.config import LedgerSettings
 from vconstore.ledger.ports import LedgerRepository
 from vconstore.ledger.server import RunningLedger, create_ledger_server, open_ledger_repository
@@ -29,6 +30,8 @@ from vconstore.ledger.signing import SigningKey
 from vconstore.ports import ApiKeyRepository, Storage
 from vconstore.server import RunningServer, create_server, open_repository
 from vconstore.storage.mongo import describe_uri
+from vconstore_client.transparency.keys import public_key_from_pem
+from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2 as ledger_pb
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2_grpc
 from vconstore_proto.vcon.v1 import vcon_service_pb2_grpc
 
@@ -42,7 +45,9 @@ LEDGER_CREDENTIAL = "test-ledger-credential-0123456789"
 
 
 class BearerAuth(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    """Adds `authorization: Bearer <key>` to every unary call of a channel."""
+    """Adds `authorization: Bearer <key>` to every unary call of a channel.
+    (Streaming calls pass `metadata=bearer(key)` themselves: grpc.aio's
+    stream-stream interceptors fail sending from an async request iterator.)"""
 
     def __init__(self, key: str) -> None:
         self._pair = ("authorization", f"Bearer {key}")
@@ -52,7 +57,15 @@ class BearerAuth(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         return await continuation(details._replace(metadata=metadata), request)
 
 
-UNLIMITED_MESSAGES = (("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1))
+UNLIMITED_MESSAGES = (
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.max_send_message_length", -1),
+)
+
+
+def bearer(key: str = TEST_KEY) -> tuple[tuple[str, str], ...]:
+    """The metadata presenting `key`, for a streaming call."""
+    return (("authorization", f"Bearer {key}"),)
 
 
 def keyed_channel(
@@ -322,3 +335,33 @@ async def inprocess_ledger(
     finally:
         await channel.close()
         await running.stop(None)
+
+
+@dataclass
+class Stack:
+    """A store registering with a ledger, both real gRPC servers in process."""
+
+    store: vcon_service_pb2_grpc.VconServiceStub
+    running: RunningServer
+    ledger: LedgerUnderTest
+
+    async def ledger_key(self) -> object:
+        keys = await self.ledger.stub.ListVerificationKeys(ledger_pb.ListVerificationKeysRequest())
+        return public_key_from_pem(keys.keys[0].pem)
+
+
+def issuer_key_of(data_dir: Path) -> SigningKey:
+    """The store's issuer key in its data directory (made if missing)."""
+    return SigningKey.load_or_generate(data_dir / ISSUER_KEY_FILE)
+
+
+@asynccontextmanager
+async def stack(tmp_path: Path, **overrides: object) -> AsyncIterator[Stack]:
+    store_dir = tmp_path / "store"
+    async with (
+        inprocess_ledger(tmp_path / "ledger", issuer_key_of(store_dir)) as ledger,
+        inprocess_server(
+            store_dir, ledger_address=f"127.0.0.1:{ledger.running.port}", **overrides
+        ) as (store, running),
+    ):
+        yield Stack(store, running, ledger)

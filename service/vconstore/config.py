@@ -184,6 +184,9 @@ class Settings:
     # first line of this file. `vconstore up` makes one for each start.
     ledger_credential: str | None = field(default=None, repr=False)
     ledger_credential_file: Path | None = None
+    # JSON file of redaction policies added to (or replacing) the built-in
+    # pii-default and pii-strict.
+    redaction_policies_file: Path | None = None
     # `vconstore up` only: the development organisation's key (a
     # vcs_live_sk_... key); unset, one is generated and kept in the data dir.
     dev_api_key: str | None = field(default=None, repr=False)
@@ -320,6 +323,7 @@ class Settings:
             ledger_credential=os.environ.get("VCON_LEDGER_CREDENTIAL") or None,
             ledger_credential_file=_env_optional_path("VCON_LEDGER_CREDENTIAL_FILE"),
             dev_api_key=_env_optional_str("VCON_DEV_API_KEY"),
+            redaction_policies_file=_env_optional_path("VCON_REDACTION_POLICIES_FILE"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

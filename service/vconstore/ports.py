@@ -96,6 +96,15 @@ class VconRecord:
     party_mailtos: tuple[str, ...] = ()
     party_names: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    # A redaction's parent (its `redacted` / `redacted_from` uuid, lower case)
+    # and the redaction's type, for lineage; None for other vCons.
+    lineage: Lineage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    parent_uuid: str
+    type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +240,9 @@ class VconRepository(Protocol):
         self, *, record: VconRecord, scitt: ScittEntry | None = None
     ) -> ExistingVcon | None:
         """Store the record, and its ledger entry in the same atomic write,
-        durably; return None once committed to disk.
+        durably; return None once committed to disk. A `redact` entry of a
+        record with lineage is also added to the parent's entries (atomically
+        where the backend can; MongoDB: right after).
 
         If (org, uuid) already exists nothing is written and the existing
         vCon is described instead, so the caller can decide between an
@@ -267,6 +278,14 @@ class VconRepository(Protocol):
         self, *, org: str, filter: VconFilter, after: Cursor | None, limit: int
     ) -> ListPage:
         """Newest first by (created_at, uuid) descending, at most `limit` items."""
+
+    async def list_derivatives(
+        self, *, org: str, uuid: str, after: Cursor | None, limit: int
+    ) -> ListPage:
+        """The live vCons whose lineage names `uuid`, newest first (total: 0)."""
+
+    async def lineage_of(self, *, org: str, uuid: str) -> Lineage | None:
+        """The live vCon's lineage; VconNotFound if it does not exist."""
 
 
 class Storage(VconRepository, ApiKeyRepository, Protocol):

@@ -24,6 +24,7 @@ from vconstore.api.auth_interceptor import ApiKeyInterceptor
 from vconstore.api.handlers import add_servicer
 from vconstore.api.vcon_servicer import VconServicer
 from vconstore.application.api_keys import ApiKeyAdmin
+from vconstore.application.redactions import Redactions
 from vconstore.application.vcon_store import Ledgering, VconStore
 from vconstore.auth.authenticator import Authenticator
 from vconstore.config import Settings
@@ -37,6 +38,8 @@ from vconstore.keyfiles import (
 )
 from vconstore.metrics import MetricsEndpoint, StoreMetrics
 from vconstore.ports import Storage
+from vconstore.redaction.policies import RedactionPolicy, load_policies
+from vconstore.redaction.signing import VconSigner
 from vconstore.runtime import (
     StorageHealth,
     bind,
@@ -143,6 +146,13 @@ class RunningServer:
             self.metrics_endpoint.close()
 
 
+def redaction_policies(settings: Settings) -> dict[str, RedactionPolicy]:
+    try:
+        return load_policies(settings.redaction_policies_file)
+    except ValueError as exc:
+        raise SystemExit(f"vconstore: {exc}") from None
+
+
 def statement_issuer(settings: Settings) -> StatementIssuer:
     return StatementIssuer(
         load_issuer_key(settings),
@@ -190,9 +200,16 @@ async def create_server(
         page_tokens=page_tokens,
         ledgering=ledgering,
     )
+    redactions = Redactions(
+        store,
+        repository,
+        policies=redaction_policies(settings),
+        signer=VconSigner(load_issuer_key(settings), issuer=settings.issuer_name),
+        page_tokens=page_tokens,
+    )
     add_servicer(
         server,
-        VconServicer(store, max_in_flight=settings.max_concurrent_rpcs),
+        VconServicer(store, redactions, max_in_flight=settings.max_concurrent_rpcs),
         _VCON_SERVICE,
     )
     add_servicer(

@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tests.contract.mongo_setup import mongo_under_test
 from tests.support import (
     TEST_KEY,
+    bearer,
     error_info,
     give_key,
     inprocess_server,
@@ -73,7 +74,13 @@ REQUESTS: dict[str, object] = {
     "CreateApiKey": keys_pb.CreateApiKeyRequest(name="k", scopes=["vcons:read"]),
     "ListApiKeys": keys_pb.ListApiKeysRequest(),
     "RevokeApiKey": keys_pb.RevokeApiKeyRequest(id="key_000000000000000000000000"),
+    "RedactVcon": pb.RedactVconRequest(uuid=UUID),
+    "ListRedactionPolicies": pb.ListRedactionPoliciesRequest(),
+    "ListDerivatives": pb.ListDerivativesRequest(uuid=UUID),
+    "GetLineage": pb.GetLineageRequest(uuid=UUID),
 }
+# Streaming methods, checked by test_streams_need_a_key_and_the_scope_too.
+STREAMING = {"RedactVcons", "RedactMatching"}
 
 
 def test_every_method_we_serve_needs_a_named_scope() -> None:
@@ -85,7 +92,7 @@ def test_every_method_we_serve_needs_a_named_scope() -> None:
         for method in pool.FindServiceByName(service).methods:
             served.add(f"/{service}/{method.name}")
     assert served == set(METHOD_SCOPES)
-    assert {m.rsplit("/", 1)[1] for m in served} == set(REQUESTS)
+    assert {m.rsplit("/", 1)[1] for m in served} == set(REQUESTS) | STREAMING
     assert not {m.split("/")[1] for m in served} & PUBLIC_SERVICES
 
 
@@ -125,10 +132,20 @@ async def test_every_method_refuses_an_unusable_key(
 @pytest.mark.parametrize(
     ("scope", "allowed"),
     [
-        ("vcons:read", {"GetVcon", "ListVcons", "ListScittEntries"}),
+        (
+            "vcons:read",
+            {
+                "GetVcon",
+                "ListVcons",
+                "ListScittEntries",
+                "ListRedactionPolicies",
+                "ListDerivatives",
+                "GetLineage",
+            },
+        ),
         ("vcons:write", {"CreateVcon"}),
         ("vcons:delete", {"DeleteVcon"}),
-        ("vcons:redact", set()),
+        ("vcons:redact", {"RedactVcon"}),
         ("keys:admin", {"CreateApiKey", "ListApiKeys", "RevokeApiKey"}),
     ],
 )
@@ -382,3 +399,29 @@ async def test_two_authorization_headers_are_malformed_whatever_they_hold(
                 )
             assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
             assert error_info(refused.value).reason == "API_KEY_MALFORMED"
+
+
+async def test_streams_need_a_key_and_the_scope_too(tmp_path: Path) -> None:
+    async with (
+        inprocess_server(tmp_path) as (_, running),
+        grpc.aio.insecure_channel(_address(running)) as channel,
+    ):
+        reader = await give_key(running.repository, generate_key(), scopes=("vcons:read",))
+        stub = vcon_service_pb2_grpc.VconServiceStub(channel)
+        for metadata, code in (
+            ((), grpc.StatusCode.UNAUTHENTICATED),
+            (bearer(reader), grpc.StatusCode.PERMISSION_DENIED),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                async for _ in stub.RedactMatching(pb.RedactMatchingRequest(), metadata=metadata):
+                    pass
+            assert refused.value.code() == code
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                async for _ in stub.RedactVcons(_no_requests(), metadata=metadata):
+                    pass
+            assert refused.value.code() == code
+
+
+async def _no_requests() -> AsyncIterator[pb.RedactVconsRequest]:
+    return
+    yield

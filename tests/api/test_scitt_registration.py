@@ -7,9 +7,6 @@ import asyncio
 import hashlib
 import json
 import urllib.request
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -19,56 +16,26 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tests.contract.mongo_setup import mongo_under_test
 from tests.support import (
     UUID,
-    LedgerUnderTest,
+    Stack,
     error_info,
     inprocess_ledger,
     inprocess_server,
+    issuer_key_of,
     minimal_vcon,
     refused_port,
+    stack,
 )
 from vconstore.domain.canonical import content_hash
-from vconstore.keyfiles import ISSUER_KEY_FILE
-from vconstore.ledger.signing import SigningKey
-from vconstore.server import RunningServer
 from vconstore_client import verify_scitt_entry
 from vconstore_client.transparency import verify_receipt
 from vconstore_client.transparency.cose import decode_sign1, verify_es256
-from vconstore_client.transparency.keys import public_key_from_pem
 from vconstore_proto.vcon.ledger.v1 import ledger_service_pb2 as ledger_pb
 from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
-from vconstore_proto.vcon.v1 import vcon_service_pb2_grpc
 
 REGISTERED = pb.ScittEntry.REGISTERED
 PENDING = pb.ScittEntry.PENDING
 LEDGER_SERVICE = "vcon.ledger.v1.LedgerService"
 OTHER_UUID = "0190b3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b"
-
-
-@dataclass
-class Stack:
-    store: vcon_service_pb2_grpc.VconServiceStub
-    running: RunningServer
-    ledger: LedgerUnderTest
-
-    async def ledger_key(self) -> object:
-        keys = await self.ledger.stub.ListVerificationKeys(ledger_pb.ListVerificationKeysRequest())
-        return public_key_from_pem(keys.keys[0].pem)
-
-
-def _issuer_key(data_dir: Path) -> SigningKey:
-    return SigningKey.load_or_generate(data_dir / ISSUER_KEY_FILE)
-
-
-@asynccontextmanager
-async def stack(tmp_path: Path, **overrides: object) -> AsyncIterator[Stack]:
-    store_dir = tmp_path / "store"
-    async with (
-        inprocess_ledger(tmp_path / "ledger", _issuer_key(store_dir)) as ledger,
-        inprocess_server(
-            store_dir, ledger_address=f"127.0.0.1:{ledger.running.port}", **overrides
-        ) as (store, running),
-    ):
-        yield Stack(store, running, ledger)
 
 
 def _create(document: dict[str, object]) -> pb.CreateVconRequest:
@@ -98,7 +65,7 @@ async def test_a_create_answers_with_its_registered_entry_and_a_receipt_that_ver
         # The statement is the store's, signed with its issuer key, and holds
         # hashes, the uuid and a pseudonym: no content, no organisation name.
         sign1 = decode_sign1(scitt.signed_statement)
-        verify_es256(_issuer_key(tmp_path / "store").public_key, sign1)
+        verify_es256(issuer_key_of(tmp_path / "store").public_key, sign1)
         payload = _payload(scitt)
         assert set(payload) == {"operation", "vcon_uuid", "org", "content_hash", "issued_at"}
         assert payload["vcon_uuid"] == UUID and payload["operation"] == "register"
@@ -336,7 +303,7 @@ async def test_on_mongodb_pending_operations_are_registered_by_the_next_start(
         # Second instance: the ledger is there; its recovery registers both
         # (once they are older than the wait plus the ledger timeout: 1 s here).
         async with (
-            inprocess_ledger(tmp_path / "ledger", _issuer_key(store_dir)) as ledger,
+            inprocess_ledger(tmp_path / "ledger", issuer_key_of(store_dir)) as ledger,
             inprocess_server(
                 store_dir,
                 repository_factory=lambda _: mongo.another_repository(),

@@ -101,10 +101,12 @@ async def test_a_revoked_key_stops_working_on_its_next_call(server: ServerProces
 
 
 def _downgrade_to_before_api_keys(database: Path) -> None:
-    """Schema step 4 only added api_keys: without it (and at user_version 3)
-    the file is what a vconstore from before API keys left behind."""
+    """Schema steps 4 and 5 only added tables (api_keys, vcon_lineage):
+    without them, at user_version 3, the file is what a vconstore from before
+    API keys left behind."""
     with sqlite3.connect(database) as conn:
         conn.execute("DROP TABLE api_keys")
+        conn.execute("DROP TABLE vcon_lineage")
         conn.execute("PRAGMA user_version = 3")
 
 

@@ -19,8 +19,15 @@ import grpc
 import structlog
 
 from vconstore.api.errors import internal_status, log_fields, to_grpc_status, to_status
+from vconstore.api.handlers import HANDLER_KINDS
 from vconstore.auth.authenticator import Authenticator, Principal
-from vconstore.auth.scopes import KEYS_ADMIN, VCONS_DELETE, VCONS_READ, VCONS_WRITE
+from vconstore.auth.scopes import (
+    KEYS_ADMIN,
+    VCONS_DELETE,
+    VCONS_READ,
+    VCONS_REDACT,
+    VCONS_WRITE,
+)
 from vconstore.domain.errors import DomainError, PermissionDenied, Unauthenticated
 
 __all__ = [
@@ -49,6 +56,12 @@ METHOD_SCOPES: Final[Mapping[str, str]] = {
     "/vcon.v1.VconService/ListVcons": VCONS_READ,
     "/vcon.v1.VconService/ListScittEntries": VCONS_READ,
     "/vcon.v1.VconService/DeleteVcon": VCONS_DELETE,
+    "/vcon.v1.VconService/RedactVcon": VCONS_REDACT,
+    "/vcon.v1.VconService/RedactVcons": VCONS_REDACT,
+    "/vcon.v1.VconService/RedactMatching": VCONS_REDACT,
+    "/vcon.v1.VconService/ListRedactionPolicies": VCONS_READ,
+    "/vcon.v1.VconService/ListDerivatives": VCONS_READ,
+    "/vcon.v1.VconService/GetLineage": VCONS_READ,
     "/vcon.v1.ApiKeyService/CreateApiKey": KEYS_ADMIN,
     "/vcon.v1.ApiKeyService/ListApiKeys": KEYS_ADMIN,
     "/vcon.v1.ApiKeyService/RevokeApiKey": KEYS_ADMIN,
@@ -83,7 +96,9 @@ def _metadata_value(details: grpc.HandlerCallDetails, name: str) -> str | None:
 
 
 def _replaced(handler: Handler, behavior: Behavior) -> Handler:
-    return grpc.unary_unary_rpc_method_handler(
+    """A handler of the same kind (unary or streaming) running `behavior`."""
+    make = HANDLER_KINDS[(handler.request_streaming, handler.response_streaming)]
+    return make(
         behavior,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -36,14 +37,24 @@ def _tolerant(parse: Callable[[bytes], Message]) -> Callable[[bytes], Message | 
     return deserialize
 
 
+# The handler constructor for (request streaming, response streaming).
+HANDLER_KINDS: Final = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
 def add_servicer(server: grpc.aio.Server, servicer: object, service: ServiceDescriptor) -> None:
-    """What the generated add_<Service>Servicer_to_server does, for unary methods,
-    with tolerant request deserializers."""
+    """What the generated add_<Service>Servicer_to_server does, with tolerant
+    request deserializers (for a request stream: per message)."""
     handlers = {}
     for method in service.methods:
         request_class = GetMessageClass(method.input_type)
         response_class = GetMessageClass(method.output_type)
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+        make = HANDLER_KINDS[(method.client_streaming, method.server_streaming)]
+        handlers[method.name] = make(
             getattr(servicer, method.name),
             request_deserializer=_tolerant(request_class.FromString),
             response_serializer=response_class.SerializeToString,

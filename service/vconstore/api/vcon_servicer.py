@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
 
 import grpc
 import structlog
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from vconstore.api.auth_interceptor import current_principal
-from vconstore.api.rpc import LimitedServicer, rpc
-from vconstore.api.wire import timestamp_of
-from vconstore.application.vcon_store import ListRequest, VconStore
+from vconstore.api.redaction_methods import RedactionMethods
+from vconstore.api.rpc import rpc
+from vconstore.api.wire import list_request, scitt_message, summary_message, timestamp_of
+from vconstore.application.redactions import Redactions
+from vconstore.application.vcon_store import VconStore
 from vconstore.domain.errors import InvalidRequest
 from vconstore.domain.typed import TypedConversionError, vcon_to_json_value
-from vconstore.ports import ScittEntry
 from vconstore_proto.vcon.v1 import vcon_pb2, vcon_service_pb2, vcon_service_pb2_grpc
 
 log = structlog.get_logger("vconstore.api")
@@ -36,41 +36,17 @@ _VIEWS_WITH_JSON = (
 )
 
 
-def scitt_message(entry: ScittEntry) -> vcon_service_pb2.ScittEntry:
-    return vcon_service_pb2.ScittEntry(
-        entry_id=entry.entry_id,
-        operation=entry.operation,
-        signed=True,
-        status=(
-            vcon_service_pb2.ScittEntry.PENDING
-            if entry.receipt is None
-            else vcon_service_pb2.ScittEntry.REGISTERED
-        ),
-        receipt=entry.receipt or b"",
-        created_at=timestamp_of(entry.created_at),
-        signed_statement=entry.statement,
-    )
-
-
-def _instant(request: object, field: str) -> datetime | None:
-    if not request.HasField(field):  # type: ignore[attr-defined]
-        return None
-    stamp: Timestamp = getattr(request, field)
-    try:
-        return stamp.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidRequest(
-            field, "not a timestamp between 0001-01-01 and 9999-12-31 (UTC)"
-        ) from None
-
-
-class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
+class VconServicer(RedactionMethods, vcon_service_pb2_grpc.VconServiceServicer):
     """Every method acts for the organisation of the call's API key
-    (api/auth_interceptor.py), and storage filters every query on it."""
+    (api/auth_interceptor.py), and storage filters every query on it. The
+    redaction methods are in api/redaction_methods.py."""
 
-    def __init__(self, store: VconStore, *, max_in_flight: int = 256) -> None:
+    def __init__(
+        self, store: VconStore, redactions: Redactions, *, max_in_flight: int = 256
+    ) -> None:
         super().__init__(max_in_flight=max_in_flight)
         self._store = store
+        self._redactions = redactions
 
     @rpc
     async def CreateVcon(
@@ -134,6 +110,17 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
             response.vcon.MergeFromString(stored.typed_pb)
         if stored.scitt is not None:
             response.scitt.CopyFrom(scitt_message(stored.scitt))
+        if request.include_signed_form:
+            # The unsigned JSON (a signed vCon's payload, from its typed form).
+            text = (
+                json.dumps(
+                    vcon_to_json_value(vcon_pb2.Vcon.FromString(stored.typed_pb)),
+                    ensure_ascii=False,
+                )
+                if stored.signed
+                else stored.vcon_json
+            )
+            response.signed_vcon_json = self._redactions.signer.sign(text, uuid=stored.uuid)
         return response
 
     @rpc
@@ -144,33 +131,13 @@ class VconServicer(LimitedServicer, vcon_service_pb2_grpc.VconServiceServicer):
             vcon_service_pb2.ListVconsRequest, vcon_service_pb2.ListVconsResponse
         ],
     ) -> vcon_service_pb2.ListVconsResponse:
-        outcome = await self._store.list(
-            org=current_principal().org,
-            request=ListRequest(
-                page_size=request.page_size,
-                page_token=request.page_token,
-                created_after=_instant(request, "created_after"),
-                created_before=_instant(request, "created_before"),
-                party_tel=request.party_tel,
-                party_mailto=request.party_mailto,
-                party_name=request.party_name,
-                subject_contains=request.subject_contains,
-                tag=request.tag,
-            ),
-        )
+        outcome = await self._store.list(org=current_principal().org, request=list_request(request))
         response = vcon_service_pb2.ListVconsResponse(
             next_page_token=outcome.next_page_token, total_size=outcome.total
         )
         size = 0
         for position, item in enumerate(outcome.items):
-            summary = vcon_service_pb2.VconSummary(
-                uuid=item.uuid,
-                created_at=timestamp_of(item.created_at),
-                subject=item.subject or "",
-                detected_version=item.detected_version,
-                signed=item.signed,
-            )
-            summary.parties.extend(vcon_pb2.Vcon.FromString(item.parties_pb).parties)
+            summary = summary_message(item)
             size += summary.ByteSize()
             if position > 0 and size > LIST_RESPONSE_BUDGET:
                 # A shorter page rather than one a default client refuses:

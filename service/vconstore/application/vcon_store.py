@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from vconstore.domain.canonical import content_hash
 from vconstore.domain.errors import InvalidRequest, VconAlreadyExists, Violation
+from vconstore.domain.lineage import document_lineage
 from vconstore.domain.page_token import PageTokenCodec
 from vconstore.domain.search_keys import (
     extract_search_keys,
@@ -193,12 +194,40 @@ class VconStore:
             validated = validate_vcon_document(
                 dict(vcon_document or {}), policy, assign_uuid=assign_uuid
             )
-        record = self._record(org, validated, from_text=vcon_json is not None)
+        return await self._store(org, validated, from_text=vcon_json is not None)
+
+    async def create_redaction(self, *, org: str, vcon_json: str) -> CreateOutcome:
+        """Store a redaction this service made (its `redacted` names the
+        parent): validated like any create, registered as operation `redact`
+        naming the parent."""
+        validated = validate_vcon_text(vcon_json, self._policy)
+        lineage = document_lineage(validated.document)
+        if lineage is None:
+            raise ValueError("a redaction names its parent in `redacted`")
+        return await self._store(org, validated, from_text=True, redaction_of=lineage.parent_uuid)
+
+    async def _store(
+        self,
+        org: str,
+        validated: ValidatedVcon,
+        *,
+        from_text: bool,
+        redaction_of: str | None = None,
+    ) -> CreateOutcome:
+        record = self._record(org, validated, from_text=from_text)
         entry = None
         if self._ledgering is not None:
-            operation = await self._create_operation(org, validated.document)
+            operation = (
+                "redact"
+                if redaction_of is not None
+                else await self._create_operation(org, validated.document)
+            )
             entry = self._ledgering.issuer.entry(
-                operation, org=org, uuid=record.uuid, content_hash=record.content_hash
+                operation,
+                org=org,
+                uuid=record.uuid,
+                content_hash=record.content_hash,
+                parent_uuid=redaction_of,
             )
         existing = await self._repository.insert(record=record, scitt=entry)
         if existing is None:
@@ -261,6 +290,7 @@ class VconStore:
             party_mailtos=keys.party_mailtos,
             party_names=keys.party_names,
             tags=keys.tags,
+            lineage=document_lineage(document),
         )
 
     async def get(self, *, org: str, uuid: str) -> StoredVcon:

@@ -24,12 +24,15 @@ import os
 import stat
 import tempfile
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
 
 from vconstore_client.transparency.cose import ALG, ALG_ES256, encode_cbor, sig_structure
 from vconstore_client.transparency.keys import (
@@ -160,6 +163,24 @@ class SigningKey:
         """ES256 over `data`: the raw 64-byte r || s of a COSE signature."""
         r, s = decode_dss_signature(self._private.sign(data, _ECDSA_SHA256))
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    def self_signed_certificate(
+        self, common_name: str, *, valid_from: datetime, days: int
+    ) -> bytes:
+        """A DER X.509 certificate of this key, signed by itself (for a JWS
+        `x5c` header, where the draft wants a certificate)."""
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(valid_from)
+            .not_valid_after(valid_from + timedelta(days=days))
+            .sign(self._private, hashes.SHA256())
+        )
+        return certificate.public_bytes(serialization.Encoding.DER)
 
     def sign_der(self, data: bytes) -> bytes:
         """ECDSA P-256 SHA-256 over `data`, ASN.1 DER (signed-note type 0x02)."""

@@ -18,6 +18,7 @@ from vconstore.ports import (
     Cursor,
     DeletionEntry,
     ExistingVcon,
+    Lineage,
     ListPage,
     PendingRegistration,
     Receipt,
@@ -82,6 +83,9 @@ class InMemoryVconRepository:
             )
         if scitt is not None:
             self._scitt.setdefault(key, []).append(_utc_entry(scitt))
+            if scitt.operation == "redact" and record.lineage is not None:
+                parent = (record.org, record.lineage.parent_uuid)
+                self._scitt.setdefault(parent, []).append(_utc_entry(scitt))
         self._vcons[key] = _Stored(
             record=record,
             names_folded=tuple(fold(name) for name in record.party_names),
@@ -230,6 +234,37 @@ class InMemoryVconRepository:
             found = self._api_keys.get(key_id)
             if found is not None and (found.last_used_at is None or found.last_used_at < at):
                 self._api_keys[key_id] = replace(found, last_used_at=utc(at))
+
+    async def list_derivatives(
+        self, *, org: str, uuid: str, after: Cursor | None, limit: int
+    ) -> ListPage:
+        self._check_open()
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        children = sorted(
+            (
+                stored.record
+                for (owner, _), stored in self._vcons.items()
+                if owner == org
+                and stored.record.lineage is not None
+                and stored.record.lineage.parent_uuid == uuid
+            ),
+            key=lambda record: (record.created_at, record.uuid),
+            reverse=True,
+        )
+        if after is not None:
+            position = (utc(after.created_at), after.uuid)
+            children = [r for r in children if (r.created_at, r.uuid) < position]
+        return ListPage(
+            items=[_list_item(r) for r in children[:limit]], has_more=len(children) > limit
+        )
+
+    async def lineage_of(self, *, org: str, uuid: str) -> Lineage | None:
+        self._check_open()
+        found = self._vcons.get((org, uuid))
+        if found is None:
+            raise VconNotFound(uuid)
+        return found.record.lineage
 
     def _check_open(self) -> None:
         if not self._open:

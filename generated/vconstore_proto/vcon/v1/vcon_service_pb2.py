@@ -23,46 +23,77 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from vconstore_proto.vcon.v1 import vcon_pb2 as vcon_dot_v1_dot_vcon__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avcon/v1/vcon_service.proto\x12\x07vcon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12vcon/v1/vcon.proto\"\x87\x02\n\nScittEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12\x0e\n\x06signed\x18\x03 \x01(\x08\x12*\n\x06status\x18\x04 \x01(\x0e\x32\x1a.vcon.v1.ScittEntry.Status\x12\x0f\n\x07receipt\x18\x05 \x01(\x0c\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10signed_statement\x18\x07 \x01(\x0c\"=\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0e\n\nREGISTERED\x10\x01\x12\x0b\n\x07PENDING\x10\x02\"v\n\x11\x43reateVconRequest\x12\x1d\n\x04vcon\x18\x01 \x01(\x0b\x32\r.vcon.v1.VconH\x00\x12\x13\n\tvcon_json\x18\x02 \x01(\tH\x00\x12\x0e\n\x06strict\x18\x03 \x01(\x08\x12\x13\n\x0b\x61ssign_uuid\x18\x04 \x01(\x08\x42\x08\n\x06source\"\xbe\x01\n\x12\x43reateVconResponse\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x64\x65tected_version\x18\x03 \x01(\t\x12,\n\x08warnings\x18\x04 \x03(\x0b\x32\x1a.vcon.v1.ValidationWarning\x12\"\n\x05scitt\x18\x05 \x01(\x0b\x32\x13.vcon.v1.ScittEntry\"2\n\x11ValidationWarning\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"?\n\x0eGetVconRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x1f\n\x04view\x18\x02 \x01(\x0e\x32\x11.vcon.v1.VconView\"u\n\x0fGetVconResponse\x12\x1b\n\x04vcon\x18\x01 \x01(\x0b\x32\r.vcon.v1.Vcon\x12\x11\n\tvcon_json\x18\x02 \x01(\t\x12\x0e\n\x06signed\x18\x03 \x01(\x08\x12\"\n\x05scitt\x18\x04 \x01(\x0b\x32\x13.vcon.v1.ScittEntry\"\x84\x02\n\x10ListVconsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x31\n\rcreated_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tparty_tel\x18\x05 \x01(\t\x12\x14\n\x0cparty_mailto\x18\x06 \x01(\t\x12\x12\n\nparty_name\x18\x07 \x01(\t\x12\x18\n\x10subject_contains\x18\x08 \x01(\t\x12\x0b\n\x03tag\x18\t \x01(\t\"e\n\x11ListVconsResponse\x12#\n\x05vcons\x18\x01 \x03(\x0b\x32\x14.vcon.v1.VconSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\xa7\x01\n\x0bVconSummary\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65tected_version\x18\x04 \x01(\t\x12\x1f\n\x07parties\x18\x05 \x03(\x0b\x32\x0e.vcon.v1.Party\x12\x0e\n\x06signed\x18\x06 \x01(\x08\"!\n\x11\x44\x65leteVconRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\"8\n\x12\x44\x65leteVconResponse\x12\"\n\x05scitt\x18\x01 \x01(\x0b\x32\x13.vcon.v1.ScittEntry\"N\n\x17ListScittEntriesRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Y\n\x18ListScittEntriesResponse\x12$\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x13.vcon.v1.ScittEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*b\n\x08VconView\x12\x19\n\x15VCON_VIEW_UNSPECIFIED\x10\x00\x12\x13\n\x0fVCON_VIEW_TYPED\x10\x01\x12\x12\n\x0eVCON_VIEW_JSON\x10\x02\x12\x12\n\x0eVCON_VIEW_BOTH\x10\x03\x32\xf6\x02\n\x0bVconService\x12\x45\n\nCreateVcon\x12\x1a.vcon.v1.CreateVconRequest\x1a\x1b.vcon.v1.CreateVconResponse\x12<\n\x07GetVcon\x12\x17.vcon.v1.GetVconRequest\x1a\x18.vcon.v1.GetVconResponse\x12\x42\n\tListVcons\x12\x19.vcon.v1.ListVconsRequest\x1a\x1a.vcon.v1.ListVconsResponse\x12\x45\n\nDeleteVcon\x12\x1a.vcon.v1.DeleteVconRequest\x1a\x1b.vcon.v1.DeleteVconResponse\x12W\n\x10ListScittEntries\x12 .vcon.v1.ListScittEntriesRequest\x1a!.vcon.v1.ListScittEntriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avcon/v1/vcon_service.proto\x12\x07vcon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x12vcon/v1/vcon.proto\"\x87\x02\n\nScittEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12\x0e\n\x06signed\x18\x03 \x01(\x08\x12*\n\x06status\x18\x04 \x01(\x0e\x32\x1a.vcon.v1.ScittEntry.Status\x12\x0f\n\x07receipt\x18\x05 \x01(\x0c\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10signed_statement\x18\x07 \x01(\x0c\"=\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0e\n\nREGISTERED\x10\x01\x12\x0b\n\x07PENDING\x10\x02\"v\n\x11\x43reateVconRequest\x12\x1d\n\x04vcon\x18\x01 \x01(\x0b\x32\r.vcon.v1.VconH\x00\x12\x13\n\tvcon_json\x18\x02 \x01(\tH\x00\x12\x0e\n\x06strict\x18\x03 \x01(\x08\x12\x13\n\x0b\x61ssign_uuid\x18\x04 \x01(\x08\x42\x08\n\x06source\"\xbe\x01\n\x12\x43reateVconResponse\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x64\x65tected_version\x18\x03 \x01(\t\x12,\n\x08warnings\x18\x04 \x03(\x0b\x32\x1a.vcon.v1.ValidationWarning\x12\"\n\x05scitt\x18\x05 \x01(\x0b\x32\x13.vcon.v1.ScittEntry\"2\n\x11ValidationWarning\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\\\n\x0eGetVconRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x1f\n\x04view\x18\x02 \x01(\x0e\x32\x11.vcon.v1.VconView\x12\x1b\n\x13include_signed_form\x18\x03 \x01(\x08\"\x8f\x01\n\x0fGetVconResponse\x12\x1b\n\x04vcon\x18\x01 \x01(\x0b\x32\r.vcon.v1.Vcon\x12\x11\n\tvcon_json\x18\x02 \x01(\t\x12\x0e\n\x06signed\x18\x03 \x01(\x08\x12\"\n\x05scitt\x18\x04 \x01(\x0b\x32\x13.vcon.v1.ScittEntry\x12\x18\n\x10signed_vcon_json\x18\x05 \x01(\t\"\x84\x02\n\x10ListVconsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x31\n\rcreated_after\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tparty_tel\x18\x05 \x01(\t\x12\x14\n\x0cparty_mailto\x18\x06 \x01(\t\x12\x12\n\nparty_name\x18\x07 \x01(\t\x12\x18\n\x10subject_contains\x18\x08 \x01(\t\x12\x0b\n\x03tag\x18\t \x01(\t\"e\n\x11ListVconsResponse\x12#\n\x05vcons\x18\x01 \x03(\x0b\x32\x14.vcon.v1.VconSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\xa7\x01\n\x0bVconSummary\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65tected_version\x18\x04 \x01(\t\x12\x1f\n\x07parties\x18\x05 \x03(\x0b\x32\x0e.vcon.v1.Party\x12\x0e\n\x06signed\x18\x06 \x01(\x08\"!\n\x11\x44\x65leteVconRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\"8\n\x12\x44\x65leteVconResponse\x12\"\n\x05scitt\x18\x01 \x01(\x0b\x32\x13.vcon.v1.ScittEntry\"N\n\x17ListScittEntriesRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Y\n\x18ListScittEntriesResponse\x12$\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x13.vcon.v1.ScittEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"1\n\x11RedactVconRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x0e\n\x06policy\x18\x02 \x01(\t\"\xaa\x01\n\x12RedactVconResponse\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x13\n\x0bparent_uuid\x18\x02 \x01(\t\x12\x10\n\x08redacted\x18\x03 \x01(\x08\x12\"\n\x05scitt\x18\x04 \x01(\x0b\x32\x13.vcon.v1.ScittEntry\x12\x11\n\tvcon_json\x18\x05 \x01(\t\x12\x0e\n\x06policy\x18\x06 \x01(\t\x12\x18\n\x10signed_vcon_json\x18\x07 \x01(\t\"t\n\x0fRedactionPolicy\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\ntext_kinds\x18\x03 \x03(\t\x12\x15\n\rparty_members\x18\x04 \x03(\t\x12\x13\n\x0bkeeps_media\x18\x05 \x01(\x08\"\x1e\n\x1cListRedactionPoliciesRequest\"K\n\x1dListRedactionPoliciesResponse\x12*\n\x08policies\x18\x01 \x03(\x0b\x32\x18.vcon.v1.RedactionPolicy\"2\n\x12RedactVconsRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x0e\n\x06policy\x18\x02 \x01(\t\"\x89\x01\n\x13RedactVconsResponse\x12\x13\n\x0bparent_uuid\x18\x01 \x01(\t\x12-\n\x06result\x18\x02 \x01(\x0b\x32\x1b.vcon.v1.RedactVconResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\t\n\x07outcome\"R\n\x15RedactMatchingRequest\x12)\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x19.vcon.v1.ListVconsRequest\x12\x0e\n\x06policy\x18\x02 \x01(\t\"\x80\x01\n\x16RedactMatchingResponse\x12.\n\x06result\x18\x01 \x01(\x0b\x32\x1c.vcon.v1.RedactVconsResponseH\x00\x12.\n\x08progress\x18\x02 \x01(\x0b\x32\x1a.vcon.v1.RedactionProgressH\x00\x42\x06\n\x04item\"0\n\x11RedactionProgress\x12\x0c\n\x04\x64one\x18\x01 \x01(\x05\x12\r\n\x05total\x18\x02 \x01(\x05\"M\n\x16ListDerivativesRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x17ListDerivativesResponse\x12#\n\x05vcons\x18\x01 \x03(\x0b\x32\x14.vcon.v1.VconSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x11GetLineageRequest\x12\x0c\n\x04uuid\x18\x01 \x01(\t\"9\n\x0bLineageLink\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06stored\x18\x03 \x01(\x08\"=\n\x12GetLineageResponse\x12\'\n\tancestors\x18\x01 \x03(\x0b\x32\x14.vcon.v1.LineageLink*b\n\x08VconView\x12\x19\n\x15VCON_VIEW_UNSPECIFIED\x10\x00\x12\x13\n\x0fVCON_VIEW_TYPED\x10\x01\x12\x12\n\x0eVCON_VIEW_JSON\x10\x02\x12\x12\n\x0eVCON_VIEW_BOTH\x10\x03\x32\xe5\x06\n\x0bVconService\x12\x45\n\nCreateVcon\x12\x1a.vcon.v1.CreateVconRequest\x1a\x1b.vcon.v1.CreateVconResponse\x12<\n\x07GetVcon\x12\x17.vcon.v1.GetVconRequest\x1a\x18.vcon.v1.GetVconResponse\x12\x42\n\tListVcons\x12\x19.vcon.v1.ListVconsRequest\x1a\x1a.vcon.v1.ListVconsResponse\x12\x45\n\nDeleteVcon\x12\x1a.vcon.v1.DeleteVconRequest\x1a\x1b.vcon.v1.DeleteVconResponse\x12W\n\x10ListScittEntries\x12 .vcon.v1.ListScittEntriesRequest\x1a!.vcon.v1.ListScittEntriesResponse\x12\x45\n\nRedactVcon\x12\x1a.vcon.v1.RedactVconRequest\x1a\x1b.vcon.v1.RedactVconResponse\x12\x66\n\x15ListRedactionPolicies\x12%.vcon.v1.ListRedactionPoliciesRequest\x1a&.vcon.v1.ListRedactionPoliciesResponse\x12L\n\x0bRedactVcons\x12\x1b.vcon.v1.RedactVconsRequest\x1a\x1c.vcon.v1.RedactVconsResponse(\x01\x30\x01\x12S\n\x0eRedactMatching\x12\x1e.vcon.v1.RedactMatchingRequest\x1a\x1f.vcon.v1.RedactMatchingResponse0\x01\x12T\n\x0fListDerivatives\x12\x1f.vcon.v1.ListDerivativesRequest\x1a .vcon.v1.ListDerivativesResponse\x12\x45\n\nGetLineage\x12\x1a.vcon.v1.GetLineageRequest\x1a\x1b.vcon.v1.GetLineageResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vcon.v1.vcon_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VCONVIEW']._serialized_start=1707
-  _globals['_VCONVIEW']._serialized_end=1805
-  _globals['_SCITTENTRY']._serialized_start=93
-  _globals['_SCITTENTRY']._serialized_end=356
-  _globals['_SCITTENTRY_STATUS']._serialized_start=295
-  _globals['_SCITTENTRY_STATUS']._serialized_end=356
-  _globals['_CREATEVCONREQUEST']._serialized_start=358
-  _globals['_CREATEVCONREQUEST']._serialized_end=476
-  _globals['_CREATEVCONRESPONSE']._serialized_start=479
-  _globals['_CREATEVCONRESPONSE']._serialized_end=669
-  _globals['_VALIDATIONWARNING']._serialized_start=671
-  _globals['_VALIDATIONWARNING']._serialized_end=721
-  _globals['_GETVCONREQUEST']._serialized_start=723
-  _globals['_GETVCONREQUEST']._serialized_end=786
-  _globals['_GETVCONRESPONSE']._serialized_start=788
-  _globals['_GETVCONRESPONSE']._serialized_end=905
-  _globals['_LISTVCONSREQUEST']._serialized_start=908
-  _globals['_LISTVCONSREQUEST']._serialized_end=1168
-  _globals['_LISTVCONSRESPONSE']._serialized_start=1170
-  _globals['_LISTVCONSRESPONSE']._serialized_end=1271
-  _globals['_VCONSUMMARY']._serialized_start=1274
-  _globals['_VCONSUMMARY']._serialized_end=1441
-  _globals['_DELETEVCONREQUEST']._serialized_start=1443
-  _globals['_DELETEVCONREQUEST']._serialized_end=1476
-  _globals['_DELETEVCONRESPONSE']._serialized_start=1478
-  _globals['_DELETEVCONRESPONSE']._serialized_end=1534
-  _globals['_LISTSCITTENTRIESREQUEST']._serialized_start=1536
-  _globals['_LISTSCITTENTRIESREQUEST']._serialized_end=1614
-  _globals['_LISTSCITTENTRIESRESPONSE']._serialized_start=1616
-  _globals['_LISTSCITTENTRIESRESPONSE']._serialized_end=1705
-  _globals['_VCONSERVICE']._serialized_start=1808
-  _globals['_VCONSERVICE']._serialized_end=2182
+  _globals['_VCONVIEW']._serialized_start=3021
+  _globals['_VCONVIEW']._serialized_end=3119
+  _globals['_SCITTENTRY']._serialized_start=118
+  _globals['_SCITTENTRY']._serialized_end=381
+  _globals['_SCITTENTRY_STATUS']._serialized_start=320
+  _globals['_SCITTENTRY_STATUS']._serialized_end=381
+  _globals['_CREATEVCONREQUEST']._serialized_start=383
+  _globals['_CREATEVCONREQUEST']._serialized_end=501
+  _globals['_CREATEVCONRESPONSE']._serialized_start=504
+  _globals['_CREATEVCONRESPONSE']._serialized_end=694
+  _globals['_VALIDATIONWARNING']._serialized_start=696
+  _globals['_VALIDATIONWARNING']._serialized_end=746
+  _globals['_GETVCONREQUEST']._serialized_start=748
+  _globals['_GETVCONREQUEST']._serialized_end=840
+  _globals['_GETVCONRESPONSE']._serialized_start=843
+  _globals['_GETVCONRESPONSE']._serialized_end=986
+  _globals['_LISTVCONSREQUEST']._serialized_start=989
+  _globals['_LISTVCONSREQUEST']._serialized_end=1249
+  _globals['_LISTVCONSRESPONSE']._serialized_start=1251
+  _globals['_LISTVCONSRESPONSE']._serialized_end=1352
+  _globals['_VCONSUMMARY']._serialized_start=1355
+  _globals['_VCONSUMMARY']._serialized_end=1522
+  _globals['_DELETEVCONREQUEST']._serialized_start=1524
+  _globals['_DELETEVCONREQUEST']._serialized_end=1557
+  _globals['_DELETEVCONRESPONSE']._serialized_start=1559
+  _globals['_DELETEVCONRESPONSE']._serialized_end=1615
+  _globals['_LISTSCITTENTRIESREQUEST']._serialized_start=1617
+  _globals['_LISTSCITTENTRIESREQUEST']._serialized_end=1695
+  _globals['_LISTSCITTENTRIESRESPONSE']._serialized_start=1697
+  _globals['_LISTSCITTENTRIESRESPONSE']._serialized_end=1786
+  _globals['_REDACTVCONREQUEST']._serialized_start=1788
+  _globals['_REDACTVCONREQUEST']._serialized_end=1837
+  _globals['_REDACTVCONRESPONSE']._serialized_start=1840
+  _globals['_REDACTVCONRESPONSE']._serialized_end=2010
+  _globals['_REDACTIONPOLICY']._serialized_start=2012
+  _globals['_REDACTIONPOLICY']._serialized_end=2128
+  _globals['_LISTREDACTIONPOLICIESREQUEST']._serialized_start=2130
+  _globals['_LISTREDACTIONPOLICIESREQUEST']._serialized_end=2160
+  _globals['_LISTREDACTIONPOLICIESRESPONSE']._serialized_start=2162
+  _globals['_LISTREDACTIONPOLICIESRESPONSE']._serialized_end=2237
+  _globals['_REDACTVCONSREQUEST']._serialized_start=2239
+  _globals['_REDACTVCONSREQUEST']._serialized_end=2289
+  _globals['_REDACTVCONSRESPONSE']._serialized_start=2292
+  _globals['_REDACTVCONSRESPONSE']._serialized_end=2429
+  _globals['_REDACTMATCHINGREQUEST']._serialized_start=2431
+  _globals['_REDACTMATCHINGREQUEST']._serialized_end=2513
+  _globals['_REDACTMATCHINGRESPONSE']._serialized_start=2516
+  _globals['_REDACTMATCHINGRESPONSE']._serialized_end=2644
+  _globals['_REDACTIONPROGRESS']._serialized_start=2646
+  _globals['_REDACTIONPROGRESS']._serialized_end=2694
+  _globals['_LISTDERIVATIVESREQUEST']._serialized_start=2696
+  _globals['_LISTDERIVATIVESREQUEST']._serialized_end=2773
+  _globals['_LISTDERIVATIVESRESPONSE']._serialized_start=2775
+  _globals['_LISTDERIVATIVESRESPONSE']._serialized_end=2862
+  _globals['_GETLINEAGEREQUEST']._serialized_start=2864
+  _globals['_GETLINEAGEREQUEST']._serialized_end=2897
+  _globals['_LINEAGELINK']._serialized_start=2899
+  _globals['_LINEAGELINK']._serialized_end=2956
+  _globals['_GETLINEAGERESPONSE']._serialized_start=2958
+  _globals['_GETLINEAGERESPONSE']._serialized_end=3019
+  _globals['_VCONSERVICE']._serialized_start=3122
+  _globals['_VCONSERVICE']._serialized_end=3991
 # @@protoc_insertion_point(module_scope)

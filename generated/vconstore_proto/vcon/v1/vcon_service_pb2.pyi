@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.rpc import status_pb2 as _status_pb2
 from vconstore_proto.vcon.v1 import vcon_pb2 as _vcon_pb2
 import builtins as _builtins
 import sys
@@ -259,17 +260,23 @@ class GetVconRequest(_message.Message):
 
     UUID_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    INCLUDE_SIGNED_FORM_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
     view: Global___VconView.ValueType
+    include_signed_form: _builtins.bool
+    """Also return the vCon as a JWS signed by this service (general JSON
+    serialization, ES256, its key id and certificate in the header).
+    """
     def __init__(
         self,
         *,
         uuid: _builtins.str = ...,
         view: Global___VconView.ValueType = ...,
+        include_signed_form: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["uuid", b"uuid", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_signed_form", b"include_signed_form", "uuid", b"uuid", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -285,10 +292,13 @@ class GetVconResponse(_message.Message):
     VCON_JSON_FIELD_NUMBER: _builtins.int
     SIGNED_FIELD_NUMBER: _builtins.int
     SCITT_FIELD_NUMBER: _builtins.int
+    SIGNED_VCON_JSON_FIELD_NUMBER: _builtins.int
     vcon_json: _builtins.str
     """Exactly what was accepted; for a signed vCon, the JWS."""
     signed: _builtins.bool
     """Whether the stored form is a JWS."""
+    signed_vcon_json: _builtins.str
+    """With include_signed_form: the JSON form signed by this service."""
     @_builtins.property
     def vcon(self) -> _vcon_pb2.Vcon:
         """The typed form; for a signed vCon, its payload."""
@@ -306,10 +316,11 @@ class GetVconResponse(_message.Message):
         vcon_json: _builtins.str = ...,
         signed: _builtins.bool = ...,
         scitt: Global___ScittEntry | None = ...,
+        signed_vcon_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scitt", b"scitt", "vcon", b"vcon"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["scitt", b"scitt", "signed", b"signed", "vcon", b"vcon", "vcon_json", b"vcon_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["scitt", b"scitt", "signed", b"signed", "signed_vcon_json", b"signed_vcon_json", "vcon", b"vcon", "vcon_json", b"vcon_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -547,3 +558,417 @@ class ListScittEntriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListScittEntriesResponse: _TypeAlias = ListScittEntriesResponse  # noqa: Y015
+
+@_typing.final
+class RedactVconRequest(_message.Message):
+    """RedactVconRequest names the vCon to redact and the policy."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UUID_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    uuid: _builtins.str
+    policy: _builtins.str
+    """A name from ListRedactionPolicies; empty means pii-default."""
+    def __init__(
+        self,
+        *,
+        uuid: _builtins.str = ...,
+        policy: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy", "uuid", b"uuid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedactVconRequest: _TypeAlias = RedactVconRequest  # noqa: Y015
+
+@_typing.final
+class RedactVconResponse(_message.Message):
+    """RedactVconResponse is the new, redacted vCon."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UUID_FIELD_NUMBER: _builtins.int
+    PARENT_UUID_FIELD_NUMBER: _builtins.int
+    REDACTED_FIELD_NUMBER: _builtins.int
+    SCITT_FIELD_NUMBER: _builtins.int
+    VCON_JSON_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    SIGNED_VCON_JSON_FIELD_NUMBER: _builtins.int
+    uuid: _builtins.str
+    """The new vCon's uuid."""
+    parent_uuid: _builtins.str
+    """The vCon it was redacted from."""
+    redacted: _builtins.bool
+    """Always true: this vCon is a redaction."""
+    vcon_json: _builtins.str
+    """The redacted vCon, as stored."""
+    policy: _builtins.str
+    """The policy applied."""
+    signed_vcon_json: _builtins.str
+    """The redacted vCon as a JWS signed by this service (see GetVconRequest)."""
+    @_builtins.property
+    def scitt(self) -> Global___ScittEntry:
+        """Its ledger entry (operation redact, naming the parent). Unset only when
+        the server runs without a ledger.
+        """
+
+    def __init__(
+        self,
+        *,
+        uuid: _builtins.str = ...,
+        parent_uuid: _builtins.str = ...,
+        redacted: _builtins.bool = ...,
+        scitt: Global___ScittEntry | None = ...,
+        vcon_json: _builtins.str = ...,
+        policy: _builtins.str = ...,
+        signed_vcon_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scitt", b"scitt"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent_uuid", b"parent_uuid", "policy", b"policy", "redacted", b"redacted", "scitt", b"scitt", "signed_vcon_json", b"signed_vcon_json", "uuid", b"uuid", "vcon_json", b"vcon_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedactVconResponse: _TypeAlias = RedactVconResponse  # noqa: Y015
+
+@_typing.final
+class RedactionPolicy(_message.Message):
+    """RedactionPolicy says what a policy removes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    TEXT_KINDS_FIELD_NUMBER: _builtins.int
+    PARTY_MEMBERS_FIELD_NUMBER: _builtins.int
+    KEEPS_MEDIA_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    description: _builtins.str
+    keeps_media: _builtins.bool
+    """Whether recordings and media are kept (else their content is dropped)."""
+    @_builtins.property
+    def text_kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What is found and replaced in texts: phone, email, card, iban, ssn, ip,
+        address, spoken_number, obfuscated_email, party.
+        """
+
+    @_builtins.property
+    def party_members(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Party members removed (name: replaced by the party's pseudonym)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        text_kinds: _abc.Iterable[_builtins.str] | None = ...,
+        party_members: _abc.Iterable[_builtins.str] | None = ...,
+        keeps_media: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "keeps_media", b"keeps_media", "name", b"name", "party_members", b"party_members", "text_kinds", b"text_kinds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedactionPolicy: _TypeAlias = RedactionPolicy  # noqa: Y015
+
+@_typing.final
+class ListRedactionPoliciesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRedactionPoliciesRequest: _TypeAlias = ListRedactionPoliciesRequest  # noqa: Y015
+
+@_typing.final
+class ListRedactionPoliciesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def policies(self) -> _containers.RepeatedCompositeFieldContainer[Global___RedactionPolicy]: ...
+    def __init__(
+        self,
+        *,
+        policies: _abc.Iterable[Global___RedactionPolicy] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policies", b"policies"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRedactionPoliciesResponse: _TypeAlias = ListRedactionPoliciesResponse  # noqa: Y015
+
+@_typing.final
+class RedactVconsRequest(_message.Message):
+    """RedactVconsRequest is one vCon to redact on the stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UUID_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    uuid: _builtins.str
+    policy: _builtins.str
+    """Empty means pii-default."""
+    def __init__(
+        self,
+        *,
+        uuid: _builtins.str = ...,
+        policy: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy", "uuid", b"uuid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedactVconsRequest: _TypeAlias = RedactVconsRequest  # noqa: Y015
+
+@_typing.final
+class RedactVconsResponse(_message.Message):
+    """RedactVconsResponse is the outcome for one requested uuid."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_UUID_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    parent_uuid: _builtins.str
+    """The uuid as requested."""
+    @_builtins.property
+    def result(self) -> Global___RedactVconResponse: ...
+    @_builtins.property
+    def error(self) -> _status_pb2.Status:
+        """Why this one failed (NOT_FOUND, INVALID_ARGUMENT...), with the same
+        details a RedactVcon call would carry.
+        """
+
+    def __init__(
+        self,
+        *,
+        parent_uuid: _builtins.str = ...,
+        result: Global___RedactVconResponse | None = ...,
+        error: _status_pb2.Status | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "outcome", b"outcome", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "outcome", b"outcome", "parent_uuid", b"parent_uuid", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["result", "error"]  # noqa: Y015
+    _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
+
+Global___RedactVconsResponse: _TypeAlias = RedactVconsResponse  # noqa: Y015
+
+@_typing.final
+class RedactMatchingRequest(_message.Message):
+    """RedactMatchingRequest selects vCons like ListVcons does."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    policy: _builtins.str
+    """Empty means pii-default."""
+    @_builtins.property
+    def filter(self) -> Global___ListVconsRequest:
+        """The filters; page_size and page_token are ignored."""
+
+    def __init__(
+        self,
+        *,
+        filter: Global___ListVconsRequest | None = ...,
+        policy: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedactMatchingRequest: _TypeAlias = RedactMatchingRequest  # noqa: Y015
+
+@_typing.final
+class RedactMatchingResponse(_message.Message):
+    """RedactMatchingResponse is one result or a progress report."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def result(self) -> Global___RedactVconsResponse: ...
+    @_builtins.property
+    def progress(self) -> Global___RedactionProgress: ...
+    def __init__(
+        self,
+        *,
+        result: Global___RedactVconsResponse | None = ...,
+        progress: Global___RedactionProgress | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["item", b"item", "progress", b"progress", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["item", b"item", "progress", b"progress", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["result", "progress"]  # noqa: Y015
+    _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
+
+Global___RedactMatchingResponse: _TypeAlias = RedactMatchingResponse  # noqa: Y015
+
+@_typing.final
+class RedactionProgress(_message.Message):
+    """RedactionProgress counts the matching vCons done so far."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DONE_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    done: _builtins.int
+    total: _builtins.int
+    def __init__(
+        self,
+        *,
+        done: _builtins.int = ...,
+        total: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedactionProgress: _TypeAlias = RedactionProgress  # noqa: Y015
+
+@_typing.final
+class ListDerivativesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UUID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    uuid: _builtins.str
+    page_size: _builtins.int
+    """0 means 50; above 1000 means 1000; negative is INVALID_ARGUMENT."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        uuid: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "uuid", b"uuid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDerivativesRequest: _TypeAlias = ListDerivativesRequest  # noqa: Y015
+
+@_typing.final
+class ListDerivativesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VCONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def vcons(self) -> _containers.RepeatedCompositeFieldContainer[Global___VconSummary]: ...
+    def __init__(
+        self,
+        *,
+        vcons: _abc.Iterable[Global___VconSummary] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "vcons", b"vcons"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDerivativesResponse: _TypeAlias = ListDerivativesResponse  # noqa: Y015
+
+@_typing.final
+class GetLineageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UUID_FIELD_NUMBER: _builtins.int
+    uuid: _builtins.str
+    def __init__(
+        self,
+        *,
+        uuid: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["uuid", b"uuid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLineageRequest: _TypeAlias = GetLineageRequest  # noqa: Y015
+
+@_typing.final
+class LineageLink(_message.Message):
+    """LineageLink is one step up: a parent named by the vCon below it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UUID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    STORED_FIELD_NUMBER: _builtins.int
+    uuid: _builtins.str
+    type: _builtins.str
+    """The redaction's type (its policy) as the child names it."""
+    stored: _builtins.bool
+    """Whether this organisation still holds the parent."""
+    def __init__(
+        self,
+        *,
+        uuid: _builtins.str = ...,
+        type: _builtins.str = ...,
+        stored: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stored", b"stored", "type", b"type", "uuid", b"uuid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LineageLink: _TypeAlias = LineageLink  # noqa: Y015
+
+@_typing.final
+class GetLineageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ANCESTORS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ancestors(self) -> _containers.RepeatedCompositeFieldContainer[Global___LineageLink]:
+        """Nearest parent first, the root last. Empty for a vCon that is not a
+        redaction.
+        """
+
+    def __init__(
+        self,
+        *,
+        ancestors: _abc.Iterable[Global___LineageLink] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ancestors", b"ancestors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLineageResponse: _TypeAlias = GetLineageResponse  # noqa: Y015

@@ -70,6 +70,36 @@ class VconServiceStub:
                 request_serializer=vcon_dot_v1_dot_vcon__service__pb2.ListScittEntriesRequest.SerializeToString,
                 response_deserializer=vcon_dot_v1_dot_vcon__service__pb2.ListScittEntriesResponse.FromString,
                 _registered_method=True)
+        self.RedactVcon = channel.unary_unary(
+                '/vcon.v1.VconService/RedactVcon',
+                request_serializer=vcon_dot_v1_dot_vcon__service__pb2.RedactVconRequest.SerializeToString,
+                response_deserializer=vcon_dot_v1_dot_vcon__service__pb2.RedactVconResponse.FromString,
+                _registered_method=True)
+        self.ListRedactionPolicies = channel.unary_unary(
+                '/vcon.v1.VconService/ListRedactionPolicies',
+                request_serializer=vcon_dot_v1_dot_vcon__service__pb2.ListRedactionPoliciesRequest.SerializeToString,
+                response_deserializer=vcon_dot_v1_dot_vcon__service__pb2.ListRedactionPoliciesResponse.FromString,
+                _registered_method=True)
+        self.RedactVcons = channel.stream_stream(
+                '/vcon.v1.VconService/RedactVcons',
+                request_serializer=vcon_dot_v1_dot_vcon__service__pb2.RedactVconsRequest.SerializeToString,
+                response_deserializer=vcon_dot_v1_dot_vcon__service__pb2.RedactVconsResponse.FromString,
+                _registered_method=True)
+        self.RedactMatching = channel.unary_stream(
+                '/vcon.v1.VconService/RedactMatching',
+                request_serializer=vcon_dot_v1_dot_vcon__service__pb2.RedactMatchingRequest.SerializeToString,
+                response_deserializer=vcon_dot_v1_dot_vcon__service__pb2.RedactMatchingResponse.FromString,
+                _registered_method=True)
+        self.ListDerivatives = channel.unary_unary(
+                '/vcon.v1.VconService/ListDerivatives',
+                request_serializer=vcon_dot_v1_dot_vcon__service__pb2.ListDerivativesRequest.SerializeToString,
+                response_deserializer=vcon_dot_v1_dot_vcon__service__pb2.ListDerivativesResponse.FromString,
+                _registered_method=True)
+        self.GetLineage = channel.unary_unary(
+                '/vcon.v1.VconService/GetLineage',
+                request_serializer=vcon_dot_v1_dot_vcon__service__pb2.GetLineageRequest.SerializeToString,
+                response_deserializer=vcon_dot_v1_dot_vcon__service__pb2.GetLineageResponse.FromString,
+                _registered_method=True)
 
 
 class VconServiceServicer:
@@ -131,6 +161,57 @@ class VconServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RedactVcon(self, request, context):
+        """Makes a PII-redacted derivative of a vCon: a new vCon (new uuid) whose
+        `redacted` names the parent and the policy, its structure kept (every
+        index still points at the same party or dialog), stored, linked to the
+        parent, signed and registered on the ledger as operation `redact` (the
+        entry appears in both vCons' ListScittEntries). NOT_FOUND for a vCon the
+        organisation does not hold; INVALID_ARGUMENT for an unknown policy.
+        Needs the scope vcons:redact.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRedactionPolicies(self, request, context):
+        """The redaction policies this server knows, and what each removes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedactVcons(self, request_iterator, context):
+        """Redacts many vCons: uuids in, one result per vCon out, in the order
+        they finish; a failure is that item's `error` and the stream goes on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedactMatching(self, request, context):
+        """Redacts every vCon matching a ListVcons filter (page_size and
+        page_token ignored), streaming one result per vCon and progress.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDerivatives(self, request, context):
+        """The vCons redacted from this one, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLineage(self, request, context):
+        """From this vCon up to its root: each parent named by `redacted`
+        (or `redacted_from`), nearest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VconServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +239,36 @@ def add_VconServiceServicer_to_server(servicer, server):
                     servicer.ListScittEntries,
                     request_deserializer=vcon_dot_v1_dot_vcon__service__pb2.ListScittEntriesRequest.FromString,
                     response_serializer=vcon_dot_v1_dot_vcon__service__pb2.ListScittEntriesResponse.SerializeToString,
+            ),
+            'RedactVcon': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedactVcon,
+                    request_deserializer=vcon_dot_v1_dot_vcon__service__pb2.RedactVconRequest.FromString,
+                    response_serializer=vcon_dot_v1_dot_vcon__service__pb2.RedactVconResponse.SerializeToString,
+            ),
+            'ListRedactionPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRedactionPolicies,
+                    request_deserializer=vcon_dot_v1_dot_vcon__service__pb2.ListRedactionPoliciesRequest.FromString,
+                    response_serializer=vcon_dot_v1_dot_vcon__service__pb2.ListRedactionPoliciesResponse.SerializeToString,
+            ),
+            'RedactVcons': grpc.stream_stream_rpc_method_handler(
+                    servicer.RedactVcons,
+                    request_deserializer=vcon_dot_v1_dot_vcon__service__pb2.RedactVconsRequest.FromString,
+                    response_serializer=vcon_dot_v1_dot_vcon__service__pb2.RedactVconsResponse.SerializeToString,
+            ),
+            'RedactMatching': grpc.unary_stream_rpc_method_handler(
+                    servicer.RedactMatching,
+                    request_deserializer=vcon_dot_v1_dot_vcon__service__pb2.RedactMatchingRequest.FromString,
+                    response_serializer=vcon_dot_v1_dot_vcon__service__pb2.RedactMatchingResponse.SerializeToString,
+            ),
+            'ListDerivatives': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDerivatives,
+                    request_deserializer=vcon_dot_v1_dot_vcon__service__pb2.ListDerivativesRequest.FromString,
+                    response_serializer=vcon_dot_v1_dot_vcon__service__pb2.ListDerivativesResponse.SerializeToString,
+            ),
+            'GetLineage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLineage,
+                    request_deserializer=vcon_dot_v1_dot_vcon__service__pb2.GetLineageRequest.FromString,
+                    response_serializer=vcon_dot_v1_dot_vcon__service__pb2.GetLineageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -306,6 +417,168 @@ class VconService:
             '/vcon.v1.VconService/ListScittEntries',
             vcon_dot_v1_dot_vcon__service__pb2.ListScittEntriesRequest.SerializeToString,
             vcon_dot_v1_dot_vcon__service__pb2.ListScittEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedactVcon(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcon.v1.VconService/RedactVcon',
+            vcon_dot_v1_dot_vcon__service__pb2.RedactVconRequest.SerializeToString,
+            vcon_dot_v1_dot_vcon__service__pb2.RedactVconResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRedactionPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcon.v1.VconService/ListRedactionPolicies',
+            vcon_dot_v1_dot_vcon__service__pb2.ListRedactionPoliciesRequest.SerializeToString,
+            vcon_dot_v1_dot_vcon__service__pb2.ListRedactionPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedactVcons(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/vcon.v1.VconService/RedactVcons',
+            vcon_dot_v1_dot_vcon__service__pb2.RedactVconsRequest.SerializeToString,
+            vcon_dot_v1_dot_vcon__service__pb2.RedactVconsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedactMatching(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vcon.v1.VconService/RedactMatching',
+            vcon_dot_v1_dot_vcon__service__pb2.RedactMatchingRequest.SerializeToString,
+            vcon_dot_v1_dot_vcon__service__pb2.RedactMatchingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDerivatives(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcon.v1.VconService/ListDerivatives',
+            vcon_dot_v1_dot_vcon__service__pb2.ListDerivativesRequest.SerializeToString,
+            vcon_dot_v1_dot_vcon__service__pb2.ListDerivativesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLineage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcon.v1.VconService/GetLineage',
+            vcon_dot_v1_dot_vcon__service__pb2.GetLineageRequest.SerializeToString,
+            vcon_dot_v1_dot_vcon__service__pb2.GetLineageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,6 +67,31 @@ class VconServiceStub:
     answered after the vCon is deleted: entries hold no content. NOT_FOUND
     when the organisation never recorded an operation on that uuid.
     """
+    RedactVcon: _grpc.UnaryUnaryMultiCallable[_vcon_service_pb2.RedactVconRequest, _vcon_service_pb2.RedactVconResponse]
+    """Makes a PII-redacted derivative of a vCon: a new vCon (new uuid) whose
+    `redacted` names the parent and the policy, its structure kept (every
+    index still points at the same party or dialog), stored, linked to the
+    parent, signed and registered on the ledger as operation `redact` (the
+    entry appears in both vCons' ListScittEntries). NOT_FOUND for a vCon the
+    organisation does not hold; INVALID_ARGUMENT for an unknown policy.
+    Needs the scope vcons:redact.
+    """
+    ListRedactionPolicies: _grpc.UnaryUnaryMultiCallable[_vcon_service_pb2.ListRedactionPoliciesRequest, _vcon_service_pb2.ListRedactionPoliciesResponse]
+    """The redaction policies this server knows, and what each removes."""
+    RedactVcons: _grpc.StreamStreamMultiCallable[_vcon_service_pb2.RedactVconsRequest, _vcon_service_pb2.RedactVconsResponse]
+    """Redacts many vCons: uuids in, one result per vCon out, in the order
+    they finish; a failure is that item's `error` and the stream goes on.
+    """
+    RedactMatching: _grpc.UnaryStreamMultiCallable[_vcon_service_pb2.RedactMatchingRequest, _vcon_service_pb2.RedactMatchingResponse]
+    """Redacts every vCon matching a ListVcons filter (page_size and
+    page_token ignored), streaming one result per vCon and progress.
+    """
+    ListDerivatives: _grpc.UnaryUnaryMultiCallable[_vcon_service_pb2.ListDerivativesRequest, _vcon_service_pb2.ListDerivativesResponse]
+    """The vCons redacted from this one, newest first."""
+    GetLineage: _grpc.UnaryUnaryMultiCallable[_vcon_service_pb2.GetLineageRequest, _vcon_service_pb2.GetLineageResponse]
+    """From this vCon up to its root: each parent named by `redacted`
+    (or `redacted_from`), nearest first.
+    """
 
 @_typing.type_check_only
 class VconServiceAsyncStub(VconServiceStub):
@@ -106,6 +131,31 @@ class VconServiceAsyncStub(VconServiceStub):
     amendments, redactions, deletions), oldest first, newest last. Still
     answered after the vCon is deleted: entries hold no content. NOT_FOUND
     when the organisation never recorded an operation on that uuid.
+    """
+    RedactVcon: _aio.UnaryUnaryMultiCallable[_vcon_service_pb2.RedactVconRequest, _vcon_service_pb2.RedactVconResponse]  # type: ignore[assignment]
+    """Makes a PII-redacted derivative of a vCon: a new vCon (new uuid) whose
+    `redacted` names the parent and the policy, its structure kept (every
+    index still points at the same party or dialog), stored, linked to the
+    parent, signed and registered on the ledger as operation `redact` (the
+    entry appears in both vCons' ListScittEntries). NOT_FOUND for a vCon the
+    organisation does not hold; INVALID_ARGUMENT for an unknown policy.
+    Needs the scope vcons:redact.
+    """
+    ListRedactionPolicies: _aio.UnaryUnaryMultiCallable[_vcon_service_pb2.ListRedactionPoliciesRequest, _vcon_service_pb2.ListRedactionPoliciesResponse]  # type: ignore[assignment]
+    """The redaction policies this server knows, and what each removes."""
+    RedactVcons: _aio.StreamStreamMultiCallable[_vcon_service_pb2.RedactVconsRequest, _vcon_service_pb2.RedactVconsResponse]  # type: ignore[assignment]
+    """Redacts many vCons: uuids in, one result per vCon out, in the order
+    they finish; a failure is that item's `error` and the stream goes on.
+    """
+    RedactMatching: _aio.UnaryStreamMultiCallable[_vcon_service_pb2.RedactMatchingRequest, _vcon_service_pb2.RedactMatchingResponse]  # type: ignore[assignment]
+    """Redacts every vCon matching a ListVcons filter (page_size and
+    page_token ignored), streaming one result per vCon and progress.
+    """
+    ListDerivatives: _aio.UnaryUnaryMultiCallable[_vcon_service_pb2.ListDerivativesRequest, _vcon_service_pb2.ListDerivativesResponse]  # type: ignore[assignment]
+    """The vCons redacted from this one, newest first."""
+    GetLineage: _aio.UnaryUnaryMultiCallable[_vcon_service_pb2.GetLineageRequest, _vcon_service_pb2.GetLineageResponse]  # type: ignore[assignment]
+    """From this vCon up to its root: each parent named by `redacted`
+    (or `redacted_from`), nearest first.
     """
 
 class VconServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -173,6 +223,67 @@ class VconServiceServicer(metaclass=_abc_1.ABCMeta):
         amendments, redactions, deletions), oldest first, newest last. Still
         answered after the vCon is deleted: entries hold no content. NOT_FOUND
         when the organisation never recorded an operation on that uuid.
+        """
+
+    @_abc_1.abstractmethod
+    def RedactVcon(
+        self,
+        request: _vcon_service_pb2.RedactVconRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vcon_service_pb2.RedactVconResponse, _abc.Awaitable[_vcon_service_pb2.RedactVconResponse]]:
+        """Makes a PII-redacted derivative of a vCon: a new vCon (new uuid) whose
+        `redacted` names the parent and the policy, its structure kept (every
+        index still points at the same party or dialog), stored, linked to the
+        parent, signed and registered on the ledger as operation `redact` (the
+        entry appears in both vCons' ListScittEntries). NOT_FOUND for a vCon the
+        organisation does not hold; INVALID_ARGUMENT for an unknown policy.
+        Needs the scope vcons:redact.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRedactionPolicies(
+        self,
+        request: _vcon_service_pb2.ListRedactionPoliciesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vcon_service_pb2.ListRedactionPoliciesResponse, _abc.Awaitable[_vcon_service_pb2.ListRedactionPoliciesResponse]]:
+        """The redaction policies this server knows, and what each removes."""
+
+    @_abc_1.abstractmethod
+    def RedactVcons(
+        self,
+        request_iterator: _MaybeAsyncIterator[_vcon_service_pb2.RedactVconsRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_vcon_service_pb2.RedactVconsResponse], _abc.AsyncIterator[_vcon_service_pb2.RedactVconsResponse]]:
+        """Redacts many vCons: uuids in, one result per vCon out, in the order
+        they finish; a failure is that item's `error` and the stream goes on.
+        """
+
+    @_abc_1.abstractmethod
+    def RedactMatching(
+        self,
+        request: _vcon_service_pb2.RedactMatchingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_vcon_service_pb2.RedactMatchingResponse], _abc.AsyncIterator[_vcon_service_pb2.RedactMatchingResponse]]:
+        """Redacts every vCon matching a ListVcons filter (page_size and
+        page_token ignored), streaming one result per vCon and progress.
+        """
+
+    @_abc_1.abstractmethod
+    def ListDerivatives(
+        self,
+        request: _vcon_service_pb2.ListDerivativesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vcon_service_pb2.ListDerivativesResponse, _abc.Awaitable[_vcon_service_pb2.ListDerivativesResponse]]:
+        """The vCons redacted from this one, newest first."""
+
+    @_abc_1.abstractmethod
+    def GetLineage(
+        self,
+        request: _vcon_service_pb2.GetLineageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vcon_service_pb2.GetLineageResponse, _abc.Awaitable[_vcon_service_pb2.GetLineageResponse]]:
+        """From this vCon up to its root: each parent named by `redacted`
+        (or `redacted_from`), nearest first.
         """
 
 def add_VconServiceServicer_to_server(servicer: VconServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -13,7 +13,7 @@ Layout (field names are the F.* constants below):
     party_tels, party_mailtos, tags, tag_keys     normalised keys (arrays, deduplicated)
     parties_pb, typed_pb    serialised vcon.v1 messages (BSON binary)
     vcon_json         the accepted text exactly, as a string
-    lineage           null until the redaction feature fills it in
+    lineage           {parent, type} of a redaction (its `redacted` vCon), else null
     ledger            null: a slot kept from format 1 (the ledger entries are `scitt`)
     format            version of this layout, for later migrations
     scitt             the (org, uuid)'s ledger entries, oldest first (absent if none):
@@ -174,7 +174,9 @@ def to_document(record: VconRecord) -> dict[str, Any]:
         F.PARTIES_PB: bytes(record.parties_pb),
         F.TYPED_PB: bytes(record.typed_pb),
         F.VCON_JSON: record.vcon_json,
-        F.LINEAGE: None,
+        F.LINEAGE: None
+        if record.lineage is None
+        else {"parent": record.lineage.parent_uuid, "type": record.lineage.type},
         F.LEDGER: None,
         F.FORMAT: DOCUMENT_FORMAT,
     }

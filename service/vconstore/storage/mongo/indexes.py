@@ -40,6 +40,7 @@ BY_MAILTO: Final = "org_mailto_created_uuid"
 BY_TAG: Final = "org_tag_created_uuid"
 BY_TAG_KEY: Final = "org_tag_key_created_uuid"
 PENDING: Final = "scitt_pending"
+BY_PARENT: Final = "org_lineage_parent_created_uuid"
 
 _NEWEST_FIRST: Final = [(F.CREATED_US, DESCENDING), (F.UUID, DESCENDING)]
 
@@ -62,4 +63,8 @@ INDEXES: Final = (
     # Entries awaiting their receipt, across organisations: what the registrar
     # recovers after a restart or an outage of the ledger.
     IndexModel([(F.SCITT_PENDING, ASCENDING)], name=PENDING, sparse=True),
+    # A vCon's derivatives (redactions), newest first.
+    IndexModel(
+        [(F.ORG, ASCENDING), (f"{F.LINEAGE}.parent", ASCENDING), *_NEWEST_FIRST], name=BY_PARENT
+    ),
 )

@@ -34,6 +34,7 @@ __all__ = [
     "NOT_TOMBSTONE",
     "ListQuery",
     "by_key",
+    "derivatives_query",
     "list_query",
     "literal_pattern",
     "live",
@@ -158,3 +159,14 @@ def list_query(org: str, where: VconFilter, after: Cursor | None, limit: int) ->
         hint=hint,
         fetch=limit + 1,
     )
+
+
+def derivatives_query(org: str, parent_uuid: str, after: Cursor | None) -> dict[str, Any]:
+    """The live vCons redacted from `parent_uuid` (the numeric created_us
+    range keeps tombstones out, as in list queries)."""
+    query: dict[str, Any] = {
+        F.ORG: org,
+        f"{F.LINEAGE}.parent": parent_uuid,
+        F.CREATED_US: {"$gte": _EARLIEST_US},
+    }
+    return query if after is None else _after(query, after)

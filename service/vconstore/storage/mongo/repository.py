@@ -21,6 +21,7 @@ from vconstore.ports import (
     Cursor,
     DeletionEntry,
     ExistingVcon,
+    Lineage,
     ListPage,
     PendingRegistration,
     Receipt,
@@ -52,7 +53,7 @@ from .documents import (
 from .indexes import INDEXES
 from .lifecycle import ClientFactory, Document, MongoConnection, Work, connect
 from .options import MongoOptions
-from .queries import by_key, list_query, live
+from .queries import NEWEST_FIRST, by_key, derivatives_query, list_query, live
 
 __all__ = ["ClientFactory", "MongoVconRepository", "connect"]
 
@@ -146,6 +147,20 @@ class MongoVconRepository:
     async def insert(
         self, *, record: VconRecord, scitt: ScittEntry | None = None
     ) -> ExistingVcon | None:
+        existing = await self._insert(record, scitt)
+        lineage = record.lineage
+        if existing is None and lineage is not None and scitt and scitt.operation == "redact":
+            # Not atomic with the insert (one document a write): a crash in
+            # between leaves the parent's history without this entry, the
+            # child's still holding it.
+            with self._connection.translated():
+                collections = await self._connection.ready()
+                await collections.vcons.update_one(
+                    by_key(record.org, lineage.parent_uuid), outbox.appended(entry_document(scitt))
+                )
+        return existing
+
+    async def _insert(self, record: VconRecord, scitt: ScittEntry | None) -> ExistingVcon | None:
         document = to_document(record)
         entry = None if scitt is None else entry_document(scitt)
         created = document if entry is None else {**document, **outbox.new_ledger(entry)}
@@ -291,6 +306,35 @@ class MongoVconRepository:
             has_more=len(documents) > limit,
             total=total,
         )
+
+    async def list_derivatives(
+        self, *, org: str, uuid: str, after: Cursor | None, limit: int
+    ) -> ListPage:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        with self._connection.translated():
+            collection = (await self._connection.ready()).vcons
+            documents = await collection.find(
+                derivatives_query(org, uuid, after),
+                LIST_PROJECTION,
+                sort=list(NEWEST_FIRST),
+                limit=limit + 1,
+            ).to_list()
+        return ListPage(
+            items=[list_item_from(document) for document in documents[:limit]],
+            has_more=len(documents) > limit,
+        )
+
+    async def lineage_of(self, *, org: str, uuid: str) -> Lineage | None:
+        with self._connection.translated():
+            collections = await self._connection.ready()
+            found = await collections.vcons.find_one(live(org, uuid), {F.LINEAGE: 1})
+        if found is None:
+            raise VconNotFound(uuid)
+        lineage = found.get(F.LINEAGE)
+        if not isinstance(lineage, dict):
+            return None
+        return Lineage(parent_uuid=lineage["parent"], type=lineage["type"])
 
     # --- API keys ---------------------------------------------------------------
 

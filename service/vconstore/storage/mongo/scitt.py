@@ -77,6 +77,11 @@ def _append(entry: dict[str, Any]) -> dict[str, Any]:
     return push
 
 
+def appended(entry: dict[str, Any]) -> dict[str, Any]:
+    """Add `entry` to a document's history (a redaction's, to its parent's)."""
+    return {"$push": _append(entry)}
+
+
 def tombstoned(org: str, uuid: str) -> dict[str, Any]:
     """The tombstone of (org, uuid), if that is what its document is."""
     return {F.ORG: org, F.UUID: uuid, F.TOMBSTONE: True}

@@ -154,7 +154,32 @@ _API_KEYS = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_TABLES, _LIST_INDEXES, _SCITT_ENTRIES, _API_KEYS)
+_LINEAGE = Migration(
+    version=5,
+    description="redaction lineage: each redacted vCon's parent",
+    statements=(
+        # One row per live redacted vCon (deleted with it): the child's own
+        # row answers "who is my parent", the index "who are my derivatives".
+        """CREATE TABLE vcon_lineage (
+            org         TEXT    NOT NULL,
+            child_uuid  TEXT    NOT NULL,
+            parent_uuid TEXT    NOT NULL,
+            type        TEXT    NOT NULL,
+            created_at  INTEGER NOT NULL,  -- the child's, microseconds UTC
+            PRIMARY KEY (org, child_uuid)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX vcon_lineage_by_parent"
+        " ON vcon_lineage (org, parent_uuid, created_at DESC, child_uuid DESC)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _TABLES,
+    _LIST_INDEXES,
+    _SCITT_ENTRIES,
+    _API_KEYS,
+    _LINEAGE,
+)
 LATEST_VERSION = MIGRATIONS[-1].version
 # The vCon store's schema. Other components (the ledger) keep their own file with
 # their own steps, run by the same code.

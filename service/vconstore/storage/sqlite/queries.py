@@ -12,6 +12,7 @@ from vconstore.ports import (
     Cursor,
     DeletionEntry,
     ExistingVcon,
+    Lineage,
     ListPage,
     ScittEntry,
     StoredVcon,
@@ -28,6 +29,8 @@ __all__ = [
     "delete_vcon",
     "get_vcon",
     "insert_vcon",
+    "lineage_of",
+    "list_derivatives",
     "list_vcons",
     "ping",
     "vcon_exists",
@@ -54,6 +57,8 @@ class VconRow:
     names_folded: str
     # Deduplicated (kind, value) pairs, each a vcon_keys row.
     keys: tuple[tuple[str, str], ...]
+    parent_uuid: str | None = None
+    redaction_type: str | None = None
 
     @classmethod
     def from_record(cls, record: VconRecord) -> VconRow:
@@ -72,6 +77,8 @@ class VconRow:
             subject_folded=None if record.subject is None else fold(record.subject),
             names_folded=NAME_SEPARATOR.join(fold(name) for name in record.party_names),
             keys=_search_keys(record),
+            parent_uuid=None if record.lineage is None else record.lineage.parent_uuid,
+            redaction_type=None if record.lineage is None else record.lineage.type,
         )
 
 
@@ -131,8 +138,17 @@ def insert_vcon(
         "INSERT INTO vcon_keys (org, kind, value, uuid) VALUES (?, ?, ?, ?)",
         [(row.org, kind, value, row.uuid) for kind, value in row.keys],
     )
+    if row.parent_uuid is not None:
+        conn.execute(
+            "INSERT OR REPLACE INTO vcon_lineage"
+            " (org, child_uuid, parent_uuid, type, created_at) VALUES (?, ?, ?, ?, ?)",
+            (row.org, row.uuid, row.parent_uuid, row.redaction_type, row.created_at),
+        )
     if scitt is not None:
         append_entry(conn, row.org, row.uuid, scitt)
+        if scitt.operation == "redact" and row.parent_uuid is not None:
+            # The parent's history shows its redactions too: the same entry.
+            append_entry(conn, row.org, row.parent_uuid, scitt)
     return None
 
 
@@ -149,6 +165,7 @@ def delete_vcon(
         [(org, kind, value, uuid) for kind, value in json.loads(found[0])],
     )
     conn.execute("DELETE FROM vcons WHERE org = ? AND uuid = ?", (org, uuid))
+    conn.execute("DELETE FROM vcon_lineage WHERE org = ? AND child_uuid = ?", (org, uuid))
     if scitt is None:
         return None
     # Signed here, inside the transaction, because the statement covers the
@@ -235,6 +252,21 @@ def _matching(org: str, where: VconFilter) -> tuple[str, dict[str, object]]:
     return " AND ".join(clauses), params
 
 
+def _list_item(row: tuple[object, ...]) -> VconListItem:
+    uuid, created_at, subject, detected_version, parties_pb, signed = row
+    assert isinstance(uuid, str) and isinstance(created_at, int)
+    assert subject is None or isinstance(subject, str)
+    assert isinstance(detected_version, str) and isinstance(parties_pb, bytes)
+    return VconListItem(
+        uuid=uuid,
+        created_at=from_micros(created_at),
+        subject=subject,
+        detected_version=detected_version,
+        parties_pb=parties_pb,
+        signed=bool(signed),
+    )
+
+
 def list_vcons(
     conn: sqlite3.Connection, org: str, where: VconFilter, after: Cursor | None, limit: int
 ) -> ListPage:
@@ -264,17 +296,36 @@ def list_vcons(
         ).fetchone()[0]
     conn.execute("COMMIT")
     return ListPage(
-        items=[
-            VconListItem(
-                uuid=row[0],
-                created_at=from_micros(row[1]),
-                subject=row[2],
-                detected_version=row[3],
-                parties_pb=row[4],
-                signed=bool(row[5]),
-            )
-            for row in rows[:limit]
-        ],
+        items=[_list_item(row) for row in rows[:limit]],
         has_more=has_more,
         total=total,
     )
+
+
+def list_derivatives(
+    conn: sqlite3.Connection, org: str, uuid: str, after: Cursor | None, limit: int
+) -> ListPage:
+    params: dict[str, object] = {"org": org, "parent": uuid, "limit": limit + 1}
+    condition = "l.org = :org AND l.parent_uuid = :parent"
+    if after is not None:
+        condition += " AND (l.created_at, l.child_uuid) < (:after_created_at, :after_uuid)"
+        params["after_created_at"] = to_micros(after.created_at)
+        params["after_uuid"] = after.uuid
+    rows = conn.execute(
+        "SELECT v.uuid, v.created_at, v.subject, v.detected_version, v.parties_pb, v.signed"
+        " FROM vcon_lineage AS l JOIN vcons AS v ON v.org = l.org AND v.uuid = l.child_uuid"
+        f" WHERE {condition} ORDER BY l.created_at DESC, l.child_uuid DESC LIMIT :limit",
+        params,
+    ).fetchall()
+    return ListPage(items=[_list_item(row) for row in rows[:limit]], has_more=len(rows) > limit)
+
+
+def lineage_of(conn: sqlite3.Connection, org: str, uuid: str) -> Lineage | None:
+    row = conn.execute(
+        "SELECT l.parent_uuid, l.type, v.uuid FROM vcons AS v LEFT JOIN vcon_lineage AS l"
+        " ON l.org = v.org AND l.child_uuid = v.uuid WHERE v.org = ? AND v.uuid = ?",
+        (org, uuid),
+    ).fetchone()
+    if row is None:
+        raise VconNotFound(uuid)
+    return None if row[0] is None else Lineage(parent_uuid=row[0], type=row[1])

@@ -12,6 +12,7 @@ from vconstore.ports import (
     Cursor,
     DeletionEntry,
     ExistingVcon,
+    Lineage,
     ListPage,
     PendingRegistration,
     Receipt,
@@ -137,6 +138,18 @@ class SqliteVconRepository:
         return await self._database.read(
             lambda conn: queries.list_vcons(conn, org, filter, after, limit)
         )
+
+    async def list_derivatives(
+        self, *, org: str, uuid: str, after: Cursor | None, limit: int
+    ) -> ListPage:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        return await self._database.read(
+            lambda conn: queries.list_derivatives(conn, org, uuid, after, limit)
+        )
+
+    async def lineage_of(self, *, org: str, uuid: str) -> Lineage | None:
+        return await self._database.read(lambda conn: queries.lineage_of(conn, org, uuid))
 
     # --- API keys ---------------------------------------------------------------
 
