@@ -137,8 +137,10 @@ async def inprocess_server(
     """A real grpc.aio server on a free loopback port, in this process. Its
     storage holds `api_key` as an all-scopes key of org `dev`, and the stub
     presents it on every call (None: no key anywhere)."""
+    # Redactions in the event loop unless a test asks for worker processes:
+    # spawning one per in-process server would make every test pay for it.
     settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir).with_overrides(
-        ledger_credential=LEDGER_CREDENTIAL, **overrides
+        **{"ledger_credential": LEDGER_CREDENTIAL, "redaction_workers": 0, **overrides}
     )
     running = await create_server(settings, repository_factory=repository_factory)
     if api_key is not None:

@@ -187,6 +187,9 @@ class Settings:
     # JSON file of redaction policies added to (or replacing) the built-in
     # pii-default and pii-strict.
     redaction_policies_file: Path | None = None
+    # Processes redacting (the scanning is CPU-bound Python: in processes it
+    # runs beside the event loop, not under its GIL); 0: in the event loop.
+    redaction_workers: int = 1
     # `vconstore up` only: the development organisation's key (a
     # vcs_live_sk_... key); unset, one is generated and kept in the data dir.
     dev_api_key: str | None = field(default=None, repr=False)
@@ -259,6 +262,10 @@ class Settings:
             raise SystemExit(f"metrics port must be between 0 and 65535, got {self.metrics_port}")
         if self.metrics_port is not None and self.metrics_port == self.port != 0:
             raise SystemExit("the metrics port must differ from the gRPC port")
+        if not 0 <= self.redaction_workers <= 64:
+            raise SystemExit(
+                f"redaction workers must be between 0 and 64, got {self.redaction_workers}"
+            )
         if self.ledger_credential is not None:
             check_credential(self.ledger_credential, what="VCON_LEDGER_CREDENTIAL")
 
@@ -324,6 +331,7 @@ class Settings:
             ledger_credential_file=_env_optional_path("VCON_LEDGER_CREDENTIAL_FILE"),
             dev_api_key=_env_optional_str("VCON_DEV_API_KEY"),
             redaction_policies_file=_env_optional_path("VCON_REDACTION_POLICIES_FILE"),
+            redaction_workers=env_int("VCON_REDACTION_WORKERS", defaults.redaction_workers),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

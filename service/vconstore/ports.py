@@ -42,6 +42,9 @@ class PendingRegistration:
     org: str
     uuid: str
     entry: ScittEntry
+    # Other vCons of the organisation holding the same entry (a redaction's
+    # parent): its receipt is stored for them too.
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

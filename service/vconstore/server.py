@@ -40,6 +40,7 @@ from vconstore.metrics import MetricsEndpoint, StoreMetrics
 from vconstore.ports import Storage
 from vconstore.redaction.policies import RedactionPolicy, load_policies
 from vconstore.redaction.signing import VconSigner
+from vconstore.redaction.workers import RedactionWorkers
 from vconstore.runtime import (
     StorageHealth,
     bind,
@@ -133,6 +134,7 @@ class RunningServer:
     metrics: StoreMetrics = field(default_factory=StoreMetrics)
     registrar: Registrar | None = None
     metrics_endpoint: MetricsEndpoint | None = None
+    redaction_workers: RedactionWorkers | None = None
 
     async def stop(self, grace: float | None) -> None:
         """Drain in-flight calls (up to `grace` seconds), then stop registering
@@ -141,6 +143,8 @@ class RunningServer:
         await self.server.stop(grace)
         if self.registrar is not None:
             await self.registrar.stop()
+        if self.redaction_workers is not None:
+            self.redaction_workers.close()
         await self.repository.close()
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
@@ -200,12 +204,14 @@ async def create_server(
         page_tokens=page_tokens,
         ledgering=ledgering,
     )
+    workers = RedactionWorkers(settings.redaction_workers)
     redactions = Redactions(
         store,
         repository,
         policies=redaction_policies(settings),
         signer=VconSigner(load_issuer_key(settings), issuer=settings.issuer_name),
         page_tokens=page_tokens,
+        workers=workers,
     )
     add_servicer(
         server,
@@ -229,9 +235,11 @@ async def create_server(
             endpoint = MetricsEndpoint(metrics, settings.host, settings.metrics_port)
         if registrar is not None:
             await registrar.start()
+        await workers.start()
         await server.start()
     except BaseException:
         # Whatever stopped the start-up, nothing opened so far outlives it.
+        workers.close()
         await storage_health.stop()
         if registrar is not None:
             await registrar.stop()
@@ -247,6 +255,7 @@ async def create_server(
         metrics=metrics,
         registrar=registrar,
         metrics_endpoint=endpoint,
+        redaction_workers=workers,
     )
 
 

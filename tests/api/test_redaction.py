@@ -126,7 +126,8 @@ async def test_a_redaction_is_a_new_linked_signed_ledgered_vcon(tmp_path: Path) 
         verify_scitt_entry(scitt, key, uuid=answer.uuid)  # type: ignore[arg-type]
         for uuid in (PARENT, answer.uuid):
             listed = await s.store.ListScittEntries(pb.ListScittEntriesRequest(uuid=uuid))
-            assert scitt.entry_id in [e.entry_id for e in listed.entries]
+            (entry,) = [e for e in listed.entries if e.entry_id == scitt.entry_id]
+            assert entry.status == REGISTERED and entry.receipt == scitt.receipt
         # Lineage both ways.
         derived = await s.store.ListDerivatives(pb.ListDerivativesRequest(uuid=PARENT))
         assert [v.uuid for v in derived.vcons] == [answer.uuid]
@@ -364,3 +365,18 @@ async def test_a_key_without_the_redact_scope_is_denied(tmp_path: Path) -> None:
                 )
             assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
             assert error_info(denied.value).metadata["scope"] == "vcons:redact"
+
+
+async def test_redactions_in_a_worker_process_give_the_same_result(tmp_path: Path) -> None:
+    answers = []
+    for workers in (0, 1):
+        async with inprocess_server(tmp_path / str(workers), redaction_workers=workers) as (
+            store,
+            _,
+        ):
+            await _create(store, call_vcon())
+            answer = await store.RedactVcon(pb.RedactVconRequest(uuid=PARENT))
+            child = json.loads(answer.vcon_json)
+            child.pop("uuid")
+            answers.append(child)
+    assert answers[0] == answers[1]

@@ -30,7 +30,7 @@ log = structlog.get_logger("vconstore.api")
 # Redactions one stream runs at once: enough to overlap each one's wait for
 # its storage write and ledger receipt, few enough that a stream holds a
 # bounded number of vCons in memory (a result not yet sent holds its slot).
-STREAM_WINDOW: Final = 16
+STREAM_WINDOW: Final = 64
 
 
 def redact_response(outcome: RedactionOutcome) -> pb.RedactVconResponse:

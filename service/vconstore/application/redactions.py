@@ -5,7 +5,6 @@ is VconStore.create_redaction (validated, stored, registered as `redact`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
@@ -24,9 +23,9 @@ from vconstore.domain.page_token import PageTokenCodec
 from vconstore.domain.typed import vcon_to_json_value
 from vconstore.domain.uuids import canonical_uuid
 from vconstore.ports import Cursor, VconListItem, VconRepository
-from vconstore.redaction.document import redact_document
 from vconstore.redaction.policies import RedactionPolicy
 from vconstore.redaction.signing import VconSigner
+from vconstore.redaction.workers import RedactionWorkers
 from vconstore_proto.vcon.v1 import vcon_pb2
 
 __all__ = [
@@ -76,8 +75,10 @@ class Redactions:
         policies: Mapping[str, RedactionPolicy],
         signer: VconSigner,
         page_tokens: PageTokenCodec,
+        workers: RedactionWorkers,
         new_uuid: Callable[[], str] = lambda: str(uuid6.uuid7()),
     ) -> None:
+        self._workers = workers
         self._store = store
         self._repository = repository
         self._policies = dict(policies)
@@ -109,8 +110,9 @@ class Redactions:
         # The typed form is the stored document (the payload of a signed one),
         # canonically equal to it: no JWS to open again.
         document = vcon_to_json_value(vcon_pb2.Vcon.FromString(stored.typed_pb))
-        redacted = redact_document(document, chosen, new_uuid=self._new_uuid(), parent_uuid=parent)
-        text = json.dumps(redacted, ensure_ascii=False)
+        text = await self._workers.redact(
+            document, chosen, new_uuid=self._new_uuid(), parent_uuid=parent
+        )
         created = await self._store.create_redaction(org=org, vcon_json=text)
         return RedactionOutcome(
             parent_uuid=parent,

@@ -243,7 +243,12 @@ class VconStore:
             created_at=created_at,
             detected_version=validated.detected_version,
             warnings=validated.warnings,
-            scitt=await self._registered(org, record.uuid, entry),
+            scitt=await self._registered(
+                org,
+                record.uuid,
+                entry,
+                also=() if redaction_of is None else (redaction_of,),
+            ),
         )
 
     async def _create_operation(self, org: str, document: Mapping[str, object]) -> str:
@@ -253,13 +258,16 @@ class VconStore:
                 return "amend"
         return "register"
 
-    async def _registered(self, org: str, uuid: str, entry: ScittEntry | None) -> ScittEntry | None:
-        """The entry with its receipt if the ledger gives it within the wait."""
+    async def _registered(
+        self, org: str, uuid: str, entry: ScittEntry | None, *, also: tuple[str, ...] = ()
+    ) -> ScittEntry | None:
+        """The entry with its receipt if the ledger gives it within the wait;
+        `also`: other vCons holding the same entry (a redaction's parent)."""
         ledgering = self._ledgering
         if entry is None or entry.receipt is not None or ledgering is None:
             return entry
         receipt = await ledgering.registrar.receipt_for(
-            PendingRegistration(org=org, uuid=uuid, entry=entry),
+            PendingRegistration(org=org, uuid=uuid, entry=entry, also=also),
             timeout=ledgering.wait_seconds,
         )
         return entry if receipt is None else replace(entry, receipt=receipt)

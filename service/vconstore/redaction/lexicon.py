@@ -4,6 +4,7 @@ form: names and name parts, numbers in any notation, addresses."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -15,6 +16,45 @@ __all__ = ["PartyLexicon", "digits_of", "national_digits"]
 # Name parts shorter than this are too common to match on their own ("Al", "Jo").
 MIN_NAME_PART: Final = 3
 _NAME_SPLIT: Final = re.compile(r"[\s,]+")
+# Particles of names that are words of their own in every text.
+_PARTICLES: Final = frozenset(
+    [
+        "van",
+        "von",
+        "der",
+        "den",
+        "de",
+        "del",
+        "della",
+        "di",
+        "da",
+        "du",
+        "des",
+        "la",
+        "le",
+        "ten",
+        "ter",
+        "bin",
+        "ibn",
+        "al",
+        "el",
+        "dos",
+        "das",
+        "y",
+    ]
+)
+# How people type a name without its letters' accents: Jürgen as juergen or
+# jurgen, Lucía as lucia, Weiß as weiss.
+_GERMAN: Final = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+
+
+def spellings(name: str) -> set[str]:
+    """The name, case-folded, and as typed without accents."""
+    folded = name.casefold()
+    plain = "".join(
+        c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c)
+    )
+    return {folded, plain, folded.translate(_GERMAN), plain.replace("ß", "ss")}
 
 
 def digits_of(text: str) -> str:
@@ -58,11 +98,17 @@ class PartyLexicon:
                 continue
             name = party.get("name")
             if isinstance(name, str) and name.strip():
-                names.setdefault(name.strip().casefold(), index)
+                for spelling in spellings(name.strip()):
+                    names.setdefault(spelling, index)
                 for part in _NAME_SPLIT.split(name):
                     part = part.strip(".'\"()")
-                    if len(part) >= MIN_NAME_PART and any(c.isalpha() for c in part):
-                        names.setdefault(part.casefold(), index)
+                    if (
+                        len(part) >= MIN_NAME_PART
+                        and any(c.isalpha() for c in part)
+                        and part.casefold() not in _PARTICLES
+                    ):
+                        for spelling in spellings(part):
+                            names.setdefault(spelling, index)
             for member in ("tel", "did"):
                 value = party.get(member)
                 if isinstance(value, str):

@@ -30,7 +30,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -120,6 +120,8 @@ class Registrar:
         self._in_flight: Counter[str] = Counter()
         # Receipts received and not yet stored, by entry id.
         self._unstored: dict[str, Receipt] = {}
+        # Other uuids a receipt is stored for too (PendingRegistration.also).
+        self._also: dict[str, tuple[str, ...]] = {}
         self._receipts_arrived = asyncio.Event()
         # Entries the ledger refused, waiting out their backoff.
         self._refusals: dict[str, _Refusal] = {}
@@ -270,6 +272,9 @@ class Registrar:
             else:
                 self._refused(entry_id, outcome)
         self._metrics.scitt_registered.inc(len(received))
+        for item in batch:
+            if item.also and item.entry.entry_id not in self._also:
+                self._also[item.entry.entry_id] = item.also
         for receipt in received:
             if receipt.entry_id not in self._unstored:
                 self._unstored[receipt.entry_id] = receipt
@@ -302,8 +307,13 @@ class Registrar:
                 await self._receipts_arrived.wait()
             self._receipts_arrived.clear()
             receipts = list(self._unstored.values())
+            copies = [
+                replace(receipt, uuid=uuid)
+                for receipt in receipts
+                for uuid in self._also.get(receipt.entry_id, ())
+            ]
             try:
-                await self._repository.store_receipts(receipts=receipts)
+                await self._repository.store_receipts(receipts=[*receipts, *copies])
             except StorageUnavailable as error:
                 # Kept: tried again with the next burst, or registered again
                 # by a later pass if this process stops first.
@@ -314,6 +324,7 @@ class Registrar:
             for receipt in receipts:
                 if self._unstored.get(receipt.entry_id) is receipt:
                     del self._unstored[receipt.entry_id]
+                    self._also.pop(receipt.entry_id, None)
                     self._release(receipt.entry_id)
 
     # --- recovery --------------------------------------------------------------
