@@ -190,6 +190,8 @@ class Settings:
     # Processes redacting (the scanning is CPU-bound Python: in processes it
     # runs beside the event loop, not under its GIL); 0: in the event loop.
     redaction_workers: int = 1
+    # Larger vCons are not redacted (INVALID_ARGUMENT VCON_TOO_LARGE_TO_REDACT).
+    redaction_max_bytes: int = 4 * MIB
     # `vconstore up` only: the development organisation's key (a
     # vcs_live_sk_... key); unset, one is generated and kept in the data dir.
     dev_api_key: str | None = field(default=None, repr=False)
@@ -208,6 +210,7 @@ class Settings:
             "max_vcon_bytes",
             "max_array_length",
             "max_concurrent_rpcs",
+            "redaction_max_bytes",
         ):
             if getattr(self, name) < 1:
                 raise SystemExit(f"{name} must be positive")
@@ -332,6 +335,7 @@ class Settings:
             dev_api_key=_env_optional_str("VCON_DEV_API_KEY"),
             redaction_policies_file=_env_optional_path("VCON_REDACTION_POLICIES_FILE"),
             redaction_workers=env_int("VCON_REDACTION_WORKERS", defaults.redaction_workers),
+            redaction_max_bytes=env_int("VCON_REDACTION_MAX_BYTES", defaults.redaction_max_bytes),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

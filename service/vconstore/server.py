@@ -212,6 +212,7 @@ async def create_server(
         signer=VconSigner(load_issuer_key(settings), issuer=settings.issuer_name),
         page_tokens=page_tokens,
         workers=workers,
+        max_bytes=settings.redaction_max_bytes,
     )
     add_servicer(
         server,

@@ -19,6 +19,7 @@ from joserfc.jwk import ECKey
 from joserfc.jws import JWSRegistry
 
 from tests.contract.mongo_setup import mongo_under_test
+from tests.corpus_expectations import CORPUS_DIR, read_corpus_text
 from tests.support import (
     bearer,
     error_info,
@@ -29,10 +30,18 @@ from tests.support import (
     minimal_vcon,
     stack,
 )
+from vconstore.api.redaction_methods import STREAM_WINDOW
 from vconstore.auth.keys import generate_key
-from vconstore.domain.validation import ValidationPolicy, validate_vcon_text
+from vconstore.domain.errors import VconInvalid
+from vconstore.domain.validation import (
+    ValidationPolicy,
+    validate_vcon_document,
+    validate_vcon_text,
+)
 from vconstore.ledger.signing import SigningKey
 from vconstore.ledger.statements import parse_statement
+from vconstore.redaction.document import redact_document
+from vconstore.redaction.policies import BUILT_IN
 from vconstore_client import verify_scitt_entry
 from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
 from vconstore_proto.vcon.v1 import vcon_service_pb2_grpc
@@ -305,9 +314,9 @@ async def test_a_client_may_wait_for_each_result_before_sending_the_next(
 async def test_a_reader_that_stops_reading_stops_the_work(tmp_path: Path) -> None:
     """Back-pressure and cancellation: a client that takes 3 results and
     cancels leaves at most a window's worth (and what the transport buffered)
-    redacted, not all 120."""
+    redacted, not all 300."""
     async with inprocess_server(tmp_path) as (store, _):
-        uuids = [f"018f0000-0000-7000-8000-000000003{i:03d}" for i in range(120)]
+        uuids = [f"018f0000-0000-7000-8000-000000003{i:03d}" for i in range(300)]
         for uuid in uuids:
             await _create(store, call_vcon(uuid))
         stream = store.RedactMatching(
@@ -320,7 +329,7 @@ async def test_a_reader_that_stops_reading_stops_the_work(tmp_path: Path) -> Non
                 stream.cancel()
                 break
         total = (await store.ListVcons(pb.ListVconsRequest(page_size=1))).total_size
-        assert 120 + 3 <= total < 120 + 60
+        assert 300 + 3 <= total < 300 + STREAM_WINDOW + 40
 
 
 async def test_another_organisation_cannot_redact_or_see_lineage(tmp_path: Path) -> None:
@@ -380,3 +389,37 @@ async def test_redactions_in_a_worker_process_give_the_same_result(tmp_path: Pat
             child.pop("uuid")
             answers.append(child)
     assert answers[0] == answers[1]
+
+
+async def test_a_vcon_too_large_to_redact_is_refused(tmp_path: Path) -> None:
+    async with inprocess_server(tmp_path, redaction_max_bytes=200) as (store, _):
+        await _create(store, call_vcon())
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await store.RedactVcon(pb.RedactVconRequest(uuid=PARENT))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_info(refused.value).reason == "VCON_TOO_LARGE_TO_REDACT"
+
+
+@pytest.mark.parametrize("policy", ["pii-default", "pii-strict"])
+def test_every_accepted_corpus_vcon_redacts_into_a_valid_vcon(policy: str) -> None:
+    """Real vCons of every draft era: the redaction keeps every index valid
+    and passes the same validation as any create."""
+    strict = ValidationPolicy()
+    checked = 0
+    for path in sorted(CORPUS_DIR.glob("*.json")):
+        try:
+            validated = validate_vcon_text(read_corpus_text(path), strict, assign_uuid=True)
+        except VconInvalid:
+            continue
+        redacted = redact_document(
+            validated.document,
+            BUILT_IN[policy],
+            new_uuid="018f0000-0000-7000-8000-0000000000fe",
+            parent_uuid=validated.uuid.lower(),
+        )
+        result = validate_vcon_document(redacted, strict)
+        assert result.uuid == "018f0000-0000-7000-8000-0000000000fe", path.name
+        for member in ("parties", "dialog", "analysis", "attachments"):
+            assert len(redacted.get(member) or []) == len(validated.document.get(member) or [])
+        checked += 1
+    assert checked >= 15

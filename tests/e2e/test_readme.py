@@ -52,3 +52,5 @@ def test_the_readme_grpcurl_lines_work_as_printed(
             assert '"key": "vcs_live_sk_' in done.stdout
         if "CreateVcon" in command:
             assert '"status": "REGISTERED"' in done.stdout
+        if "RedactVcon" in command:
+            assert '"redacted": true' in done.stdout and "Alice" not in done.stdout

@@ -76,9 +76,11 @@ class Redactions:
         signer: VconSigner,
         page_tokens: PageTokenCodec,
         workers: RedactionWorkers,
+        max_bytes: int = 4 * 1024 * 1024,
         new_uuid: Callable[[], str] = lambda: str(uuid6.uuid7()),
     ) -> None:
         self._workers = workers
+        self._max_bytes = max_bytes
         self._store = store
         self._repository = repository
         self._policies = dict(policies)
@@ -107,6 +109,16 @@ class Redactions:
         chosen = self.policy(policy)
         parent = canonical_uuid(uuid, field="uuid")
         stored = await self._repository.get(org=org, uuid=parent)
+        size = len(stored.vcon_json.encode("utf-8"))
+        if size > self._max_bytes:
+            # Scanning grows with the text (~3 s a MB of dense, number-laden
+            # text): a bound keeps one call from holding a worker for minutes.
+            raise InvalidRequest(
+                "uuid",
+                f"the vCon is {size} bytes; redaction takes at most {self._max_bytes}"
+                " (VCON_REDACTION_MAX_BYTES)",
+                reason="VCON_TOO_LARGE_TO_REDACT",
+            )
         # The typed form is the stored document (the payload of a signed one),
         # canonically equal to it: no JWS to open again.
         document = vcon_to_json_value(vcon_pb2.Vcon.FromString(stored.typed_pb))

@@ -10,6 +10,7 @@ name the party's pseudonym.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -78,6 +79,10 @@ _EXTENSION: Final = re.compile(
     r"(?i),?\s*(?:ext\.?|extension|extensión|extension|x|poste|durchwahl|dw\.?|interno)"
     r"\s*[:.]?\s*\d{1,6}\b"
 )
+# Runs longer than this are not handed to libphonenumber's matcher.
+_MATCHER_MAX_CHARS: Final = 40
+# A number inside a long run: digits with single separators, + or ( first.
+_PART: Final = re.compile(r"\+?\(?\d(?:[().\-/]?\s?\d){6,14}")
 _IBAN_START: Final = re.compile(r"[A-Z]{2}\d{2}")
 # An IPv4 dotted quad, or an IPv6 group separator.
 _IP_HINT: Final = re.compile(r"\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]|::")
@@ -182,9 +187,10 @@ def _phones(text: str, regions: Collection[str], *, taken: Sequence[Span] = ()) 
     Parsing a few candidates is ~10x cheaper than its matcher's full scan.
     A candidate with a date in it is split around the date; a long one that
     is not a number as a whole goes to the matcher (numbers run together)."""
+    covered = _Taken(taken)
     for match in _PHONE_CANDIDATE.finditer(text):
         raw, start = match.group(), match.start()
-        if _cued(text, start) or _covered(start, match.end(), taken):
+        if _cued(text, start) or covered.covers_most_of(start, match.end()):
             continue
         if _DATE.search(raw):
             yield from _phones_between_dates(text, start, raw, regions)
@@ -192,8 +198,20 @@ def _phones(text: str, regions: Collection[str], *, taken: Sequence[Span] = ()) 
         if not _not_a_phone(raw) and _possible(raw, regions):
             extension = _EXTENSION.match(text, match.end())
             yield Span(start, match.end() if extension is None else extension.end(), PHONE)
+        elif len(raw) > _MATCHER_MAX_CHARS:
+            # A long run of digits and spaces (a table, a hostile body): its
+            # space-separated parts, each parsed like a candidate, not the
+            # matcher, whose cost grows with the run.
+            yield from _phones_in_parts(text, start, raw, regions)
         elif len(digits_of(raw)) >= 12:
             yield from _matched(raw, start, regions)
+
+
+def _phones_in_parts(text: str, start: int, raw: str, regions: Collection[str]) -> Iterator[Span]:
+    for part in _PART.finditer(raw):
+        number, at = part.group(), start + part.start()
+        if not _cued(text, at) and not _not_a_phone(number) and _possible(number, regions):
+            yield Span(at, start + part.end(), PHONE)
 
 
 def _phones_between_dates(
@@ -226,10 +244,29 @@ def _matched(raw: str, start: int, regions: Collection[str]) -> Iterator[Span]:
             return
 
 
-def _covered(start: int, end: int, taken: Sequence[Span]) -> bool:
-    """Mostly inside something already found (a card, an IBAN, a party's number)."""
-    inside = sum(max(0, min(end, s.end) - max(start, s.start)) for s in taken)
-    return inside * 2 >= end - start
+class _Taken:
+    """What other detectors found, as sorted disjoint intervals: how much of
+    a candidate they cover, in O(log n) per candidate (a text may hold
+    thousands of both)."""
+
+    def __init__(self, spans: Sequence[Span]) -> None:
+        merged: list[list[int]] = []
+        for start, end in sorted((s.start, s.end) for s in spans):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self._starts = [interval[0] for interval in merged]
+        self._intervals = merged
+
+    def covers_most_of(self, start: int, end: int) -> bool:
+        index = max(0, bisect.bisect_right(self._starts, start) - 1)
+        inside = 0
+        for low, high in self._intervals[index:]:
+            if low >= end:
+                break
+            inside += max(0, min(end, high) - max(start, low))
+        return inside * 2 >= end - start
 
 
 def _possible(raw: str, regions: Collection[str]) -> bool:
