@@ -35,6 +35,18 @@ class ScittEntry:
     receipt: bytes | None = None
 
 
+def create_entry_of(entries: Sequence[ScittEntry]) -> ScittEntry | None:
+    """Of a live vCon's history (oldest first), the entry of the create that
+    stored it: the newest entry that is not a `redact` (the parent's copies
+    of its redactions' entries), or, for a vCon that redaction made and that
+    has no other, its first `redact` (its own). None when that is a deletion
+    (created again without a ledger) or there is none."""
+    for entry in reversed(entries):
+        if entry.operation != "redact":
+            return None if entry.operation == "delete" else entry
+    return entries[0] if entries else None
+
+
 @dataclass(frozen=True, slots=True)
 class PendingRegistration:
     """A stored entry still without its receipt, and where it lives."""

@@ -423,3 +423,18 @@ def test_every_accepted_corpus_vcon_redacts_into_a_valid_vcon(policy: str) -> No
             assert len(redacted.get(member) or []) == len(validated.document.get(member) or [])
         checked += 1
     assert checked >= 15
+
+
+async def test_a_bidirectional_stream_counts_as_a_call_in_flight(tmp_path: Path) -> None:
+    async with inprocess_server(tmp_path, max_concurrent_rpcs=1) as (store, _):
+        await _create(store, call_vcon())
+        first = store.RedactVcons(metadata=bearer())
+        await first.write(pb.RedactVconsRequest(uuid=PARENT))
+        assert (await first.read()).result.redacted
+        # The first stream is still open: a second call is over the limit.
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            async for _ in store.RedactMatching(pb.RedactMatchingRequest(), metadata=bearer()):
+                pass
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        await first.done_writing()
+        assert await first.read() == grpc.aio.EOF

@@ -69,3 +69,20 @@ async def test_a_redact_entry_is_in_the_parent_history_too(repo: VconRepository)
     await repo.insert(record=uploaded, scitt=make_entry(seconds=9))
     page = await repo.list_scitt(org=ORG, uuid=parent.uuid, after=None, limit=10)
     assert len(page.entries) == 2
+
+
+async def test_the_parent_keeps_its_own_create_entry(repo: VconRepository) -> None:
+    """The redactions' copies in its history do not replace the entry of the
+    create that stored it; a redaction's own entry is its `redact`."""
+    parent = make_record()
+    register = make_entry()
+    await repo.insert(record=parent, scitt=register)
+    child = make_record(lineage=Lineage(parent.uuid, "pii-default"))
+    redact = make_entry("redact", seconds=5)
+    await repo.insert(record=child, scitt=redact)
+    grandchild = make_record(lineage=Lineage(child.uuid, "pii-strict"))
+    await repo.insert(record=grandchild, scitt=make_entry("redact", seconds=9))
+    assert (await repo.get(org=ORG, uuid=parent.uuid)).scitt == register
+    assert (await repo.get(org=ORG, uuid=child.uuid)).scitt == redact
+    existing = await repo.insert(record=parent, scitt=make_entry(seconds=20))
+    assert existing is not None and existing.scitt == register

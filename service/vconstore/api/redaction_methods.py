@@ -146,10 +146,12 @@ class RedactionMethods(LimitedServicer):
             yield pb.RedactMatchingResponse(result=item)
             yield pb.RedactMatchingResponse(progress=pb.RedactionProgress(done=done, total=total))
 
+    @stream_rpc
     async def RedactVcons(
         self,
         request_iterator: AsyncIterator[pb.RedactVconsRequest | UndecodableRequest],
-        context: grpc.aio.ServicerContext[pb.RedactVconsRequest, pb.RedactVconsResponse],
+        # (Typed loosely: stream_rpc's request type is the iterator here.)
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[pb.RedactVconsResponse]:
         org = current_principal().org
 

@@ -5,6 +5,7 @@ is VconStore.create_redaction (validated, stored, registered as `redact`)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
@@ -40,6 +41,7 @@ DEFAULT_POLICY: Final = "pii-default"
 # Longest lineage walked: redactions of redactions are few; a longer chain
 # (or a cycle a client wrote into `redacted`) stops here.
 MAX_LINEAGE: Final = 64
+MAX_RUNNING: Final = 128
 # A bulk selection reads the matching uuids in pages of this many.
 _SELECTION_PAGE: Final = 1000
 
@@ -81,6 +83,9 @@ class Redactions:
     ) -> None:
         self._workers = workers
         self._max_bytes = max_bytes
+        # Redactions running at once across every call and stream: each holds
+        # its vCon several times over, and the workers are few anyway.
+        self._slots = asyncio.Semaphore(MAX_RUNNING)
         self._store = store
         self._repository = repository
         self._policies = dict(policies)
@@ -106,6 +111,10 @@ class Redactions:
         return found
 
     async def redact(self, *, org: str, uuid: str, policy: str) -> RedactionOutcome:
+        async with self._slots:
+            return await self._redact(org=org, uuid=uuid, policy=policy)
+
+    async def _redact(self, *, org: str, uuid: str, policy: str) -> RedactionOutcome:
         chosen = self.policy(policy)
         parent = canonical_uuid(uuid, field="uuid")
         stored = await self._repository.get(org=org, uuid=parent)

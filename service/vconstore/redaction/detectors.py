@@ -62,18 +62,21 @@ class Span:
 
 
 _EMAIL: Final = re.compile(
-    r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?![\w-])"
+    r"(?<![\w.+-])[\w.%+-]+@\w(?:[\w-]*\w)?(?:\.\w(?:[\w-]*\w)?)*\.[^\W\d_]{2,}(?![\w-])"
 )
 # "maria at example dot com", and as German, Spanish, French and Italian
-# speakers say it ("punkt", "arroba", "arobase", "punto", "point").
+# speakers say it ("punkt", "arroba", "arobase", "punto", "point"). Tokens
+# are possessive and repeats bounded: an ambiguous split ("x-dot-x") must not
+# make the match exponential, nor a long "a dot a dot ..." quadratic.
 _AT_WORDS: Final = r"(?:\[at\]|\(at\)|\b(?:at|arroba|arobase|chiocciola|klammeraffe)\b)"
 _DOT_WORDS: Final = r"(?:\[dot\]|\(dot\)|\b(?:dot|punkt|punto|point)\b)"
-_LOCAL_PART: Final = rf"[\w+-]+(?:\s*(?:\.|{_DOT_WORDS})\s*[\w+-]+)*"
+_TOKEN: Final = r"[\w+-]++"
 _OBFUSCATED_EMAIL: Final = re.compile(
-    rf"(?i)(?<!\w){_LOCAL_PART}\s*{_AT_WORDS}\s*[\w-]+(?:\s*{_DOT_WORDS}\s*[\w-]+)+(?!\w)"
+    rf"(?i)(?<![\w+-]){_TOKEN}(?:\s*+(?:\.|{_DOT_WORDS})\s*+{_TOKEN}){{0,4}}"
+    rf"\s*+{_AT_WORDS}\s*+{_TOKEN}(?:\s*+{_DOT_WORDS}\s*+{_TOKEN}){{1,4}}(?![\w-])"
 )
-_CARD: Final = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_AT_HINT: Final = re.compile(_AT_WORDS, re.IGNORECASE)
+_CARD: Final = re.compile(r"(?<![\d.-])\d(?:[ .-]?\d){12,18}(?![\d-])")
 # "ext. 12", "x204", ", extensión 204", "Durchwahl 12" after a number.
 _EXTENSION: Final = re.compile(
     r"(?i),?\s*(?:ext\.?|extension|extensión|extension|x|poste|durchwahl|dw\.?|interno)"
@@ -83,10 +86,10 @@ _EXTENSION: Final = re.compile(
 _MATCHER_MAX_CHARS: Final = 40
 # A number inside a long run: digits with single separators, + or ( first.
 _PART: Final = re.compile(r"\+?\(?\d(?:[().\-/]?\s?\d){6,14}")
-_IBAN_START: Final = re.compile(r"[A-Z]{2}\d{2}")
+_IBAN_START: Final = re.compile(r"(?i)[A-Z]{2}\d{2}")
 # An IPv4 dotted quad, or an IPv6 group separator.
 _IP_HINT: Final = re.compile(r"\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]|::")
-_IBAN: Final = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
+_IBAN: Final = re.compile(r"(?i)(?<![A-Z0-9])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}(?![A-Z0-9])")
 _SSN: Final = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
 _IPV4: Final = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)")
 _IPV6: Final = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
@@ -100,8 +103,8 @@ _PHONE_CANDIDATE: Final = re.compile(r"(?<![\w+])\+?\(?\d[\d \t().\-/]{5,}\d(?![
 _DATE: Final = re.compile(r"\b(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})\b")
 # A number right after one of these words is a reference, not a phone.
 _REFERENCE_CUE: Final = re.compile(
-    r"(?i)\b(?:order|invoice|inv|ticket|case|ref|reference|tracking|account|acct|"
-    r"confirmation|booking|policy|member|sku|serial|transaction|txn|po|reservation|"
+    r"(?i)\b(?:order|invoice|inv|ticket|case|ref|reference|tracking|"
+    r"confirmation|booking|policy|sku|serial|transaction|txn|po|reservation|"
     r"claim|receipt|shipment|parcel|item|product|model|part)s?\b[\s:#.no]*$|#\s*$"
 )
 
@@ -135,7 +138,7 @@ _ADDRESS_FORMS: Final = (
     # Vancouver, BC V6E 3P3
     re.compile(
         r"(?:(?:Flat|Apartment|Apt|Unit|Suite)\s+\w+,?\s+)?"
-        r"\b\d{1,6}[A-Za-z]?\s+(?:[NSEW]\.?\s+)?(?:[A-Z0-9][\w'.-]*\s+){0,4}"
+        r"\b\d{1,6}[A-Za-z]?\s+(?:[NSEW]\.?\s+)?(?:[A-Z0-9][\w'.-]{0,40}\s+){0,4}"
         + _US_SUFFIX
         + r"(?:\s+[NSEW]{1,2}\b)?"
         r"(?:,?\s+(?:Apt|Apartment|Suite|Unit|Flat|#)\.?\s*[\w-]+)?"
@@ -146,24 +149,25 @@ _ADDRESS_FORMS: Final = (
     ),
     # Hauptstraße 5, 10115 Berlin / Mariahilfer Straße 88/12, 1070 Wien /
     # Keizersgracht 123, 1015 CJ Amsterdam / Oudegracht 45-bis
+    # (Word lengths are bounded: an unbounded `\w*` before the street word
+    # made a long hyphenated run quadratic.)
     re.compile(
-        r"\b(?:[A-ZÄÖÜ][\wäöüß-]*\s)?[A-ZÄÖÜ]?[\wäöüß-]*(?i:straße|strasse|str\.|weg|platz|allee"
-        r"|gasse|ring|damm|gracht|laan|plein|kade|dijk)\s+\d{1,5}(?:[/-]\w{1,4}|\s?[a-zA-Z])?\b"
+        r"\b(?:[A-ZÄÖÜ][\wäöüß-]{0,30}\s)?[\wäöüß-]{0,40}?(?i:straße|strasse|str\.|weg|platz"
+        r"|allee|gasse|ring|damm|gracht|laan|plein|kade|dijk)\s+\d{1,5}(?:[/-]\w{1,4}|\s?[a-zA-Z])?\b"
         + _POSTCODE_CITY
     ),
     # 12 rue de la Paix, 75002 Paris
     re.compile(
         r"(?i:\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|av\.|boulevard|bd|place|chemin"
-        r"|allée|impasse|quai|route)\s+(?:(?:de|du|des|la|le|l'|d')\s*)*)[\w'-]+(?:\s+[\w'-]+){0,3}?"
-        + _POSTCODE_CITY
-        + r"(?=[\s,.;:!?)]|$)"
+        r"|allée|impasse|quai|route)\s+(?:(?:de|du|des|la|le)\s+|l'|d'){0,3})[\w'-]{1,40}"
+        r"(?:\s+[\w'-]{1,40}){0,3}?" + _POSTCODE_CITY + r"(?=[\s,.;:!?)]|$)"
     ),
     # Calle Mayor 12, 3º B, 28013 Madrid / Rue Neuve 123, 1000 Bruxelles /
     # Avenue Louise 231 boîte 4, 1050 Ixelles
     re.compile(
         r"\b(?:Calle|Avenida|Avda\.|Av\.|Plaza|Paseo|Carrer|Via|Viale|Piazza|Rue|Avenue"
-        r"|Boulevard|Chaussée)\s+(?:(?:de|del|la|di|du|des)\s+)*"
-        r"[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,3},?\s+\d{1,4}"
+        r"|Boulevard|Chaussée)\s+(?:(?:de|del|la|di|du|des)\s+){0,3}"
+        r"[A-Z][\w'-]{0,40}(?:\s+[A-Z][\w'-]{0,40}){0,3},?\s+\d{1,4}"
         r"(?:,?\s+(?:\d+º\s?\w{0,4}|boîte\s+\d+|bus\s+\d+))?" + _POSTCODE_CITY
     ),
     re.compile(r"\b" + _UK_POSTCODE + r"\b"),
@@ -304,7 +308,9 @@ def _glued(text: str, start: int) -> bool:
         return False
     if before[-1].isalnum():
         return True
-    return before[-1] in "-/#_:" and len(before) == 2 and before[0].isalnum()
+    if before[-1] == ":":
+        return False  # "Phone:4155550132", "tel:+1...", "M:07700 900123": a label
+    return before[-1] in "-/#_" and len(before) == 2 and before[0].isalnum()
 
 
 def _emails(text: str) -> Iterator[Span]:
@@ -313,6 +319,8 @@ def _emails(text: str) -> Iterator[Span]:
 
 
 def _obfuscated_emails(text: str) -> Iterator[Span]:
+    if _AT_HINT.search(text) is None:
+        return
     for match in _OBFUSCATED_EMAIL.finditer(text):
         yield Span(match.start(), match.end(), OBFUSCATED_EMAIL)
 
@@ -391,13 +399,14 @@ def _party_mentions(text: str, lexicon: PartyLexicon) -> Iterator[Span]:
             party = lexicon.party_of_number(digits_of(match.group()))
             if party is not None:
                 yield Span(match.start(), match.end(), PARTY, party)
-    if lexicon.addresses:
-        folded = text.casefold()
-        for address, party in lexicon.addresses.items():
-            start = folded.find(address)
-            while start != -1:
-                yield Span(start, start + len(address), PARTY, party)
-                start = folded.find(address, start + 1)
+    if lexicon.addresses_pattern is not None:
+        # On the text itself (case-insensitively): offsets in a case-folded
+        # copy drift where folding changes a length (ß -> ss).
+        for match in lexicon.addresses_pattern.finditer(text):
+            party = lexicon.addresses.get(match.group().casefold())
+            if party is None:
+                party = next(iter(lexicon.addresses.values()))
+            yield Span(match.start(), match.end(), PARTY, party)
 
 
 _DETECTORS: Final[dict[str, Callable[[str], Iterator[Span]]]] = {

@@ -24,6 +24,9 @@ __all__ = ["pseudonym", "redact_document", "redact_text"]
 
 # Members of dialogs, attachments, analyses and references that carry no
 # free text: copied as they are. Everything else is scanned.
+# Members whose values must stay exactly as they are (indexes, timestamps,
+# enumerations, hashes, references): copied. Every other string is scanned,
+# free-text-looking or not (a scan of "summary" changes nothing).
 _STRUCTURAL: Final = frozenset(
     {
         "type",
@@ -37,10 +40,6 @@ _STRUCTURAL: Final = frozenset(
         "disposition",
         "party",
         "dialog",
-        "vendor",
-        "product",
-        "schema",
-        "purpose",
         "transferee",
         "transferor",
         "transfer_target",
@@ -54,21 +53,18 @@ _STRUCTURAL: Final = frozenset(
         "alg",
         "signature",
         "url",
-        "created_at",
-        "updated_at",
-        "vcon",
-        "critical",
-        "must_support",
-        "extensions",
-        "role",
-        "timezone",
-        "event",
-        "time",
     }
 )
+# At the top level: only the draft's own structural members (an extension's
+# `type` or `purpose` is scanned like any text).
+_TOP_LEVEL_KEPT: Final = frozenset(
+    {"vcon", "uuid", "created_at", "updated_at", "critical", "must_support", "extensions"}
+)
 _FILE_MEMBERS: Final = ("body", "url", "content_hash", "alg", "signature", "encoding")
-_MEDIA_PREFIXES: Final = ("audio/", "video/", "image/")
-_TEXT_TYPES: Final = ("text/", "application/json", "message/", "application/xml")
+# multipart and message bodies (MIME emails) hold encoded parts and
+# attachments that are not scanned as such: they go like media.
+_MEDIA_PREFIXES: Final = ("audio/", "video/", "image/", "multipart/", "message/")
+_TEXT_TYPES: Final = ("text/", "application/json", "application/xml")
 
 
 def pseudonym(index: int) -> str:
@@ -164,14 +160,21 @@ class _Redactor:
         return out
 
     def body(self, encoding: Any, body: Any) -> tuple[Any, Any]:
-        """The (encoding, body) after scanning; body None: dropped (binary)."""
+        """The (encoding, body) after scanning; body None: dropped (binary,
+        or nested too deep to walk)."""
+        try:
+            return self._body(encoding, body)
+        except RecursionError:
+            return None, None
+
+    def _body(self, encoding: Any, body: Any) -> tuple[Any, Any]:
         if encoding == "json":
             if isinstance(body, str):
                 try:
                     parsed = json.loads(body)
                 except ValueError:
                     return encoding, self.text(body)
-                return encoding, json.dumps(self.value(parsed), ensure_ascii=False)
+                return encoding, _dumps(self.value(parsed))
             return encoding, self.value(body)
         if encoding in ("base64url", "base64") and isinstance(body, str):
             raw = _decode(body)
@@ -186,9 +189,24 @@ class _Redactor:
             except ValueError:
                 redacted = self.text(text)
             else:
-                redacted = json.dumps(self.value(parsed), ensure_ascii=False)
+                redacted = _dumps(self.value(parsed))
             return encoding, _encode(redacted.encode("utf-8"), padded=encoding == "base64")
+        if isinstance(body, str) and body.lstrip()[:1] in ("{", "["):
+            # JSON held as text (encoding none): its escapes (\u00fc) and
+            # structure would hide what a scan of the raw text looks for.
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                pass
+            else:
+                return encoding, _dumps(self.value(parsed))
         return encoding, self.value(body)
+
+
+def _dumps(value: Any) -> str:
+    """Inner JSON as ASCII: a lone surrogate escaped in the original stays
+    escaped (raw, it would make the stored vCon invalid I-JSON)."""
+    return json.dumps(value, ensure_ascii=True)
 
 
 def _decode(body: str) -> bytes | None:
@@ -213,6 +231,12 @@ def _dialog_is_media(item: dict[str, Any]) -> bool:
     return item.get("type") in ("recording", "recording-set") or _media_type(item).startswith(
         _MEDIA_PREFIXES
     )
+
+
+def _inline_vcon(item: dict[str, Any]) -> bool:
+    """A reference's inline body is a whole other vCon, with parties of its
+    own: not scanned with this one's, dropped (its uuid stays)."""
+    return True
 
 
 def _file_is_media(item: dict[str, Any]) -> bool:
@@ -240,10 +264,10 @@ def redact_document(
         elif key in ("attachments", "analysis") and isinstance(value, list):
             out[key] = [redactor.holder(a, is_media=_file_is_media) for a in value]
         elif key in ("amended", "amended_from", "appended"):
-            out[key] = redactor.holder(value, is_media=_file_is_media)
+            out[key] = redactor.holder(value, is_media=_inline_vcon)
         elif key == "group" and isinstance(value, list):
-            out[key] = [redactor.holder(g, is_media=_file_is_media) for g in value]
-        elif key in _STRUCTURAL:
+            out[key] = [redactor.holder(g, is_media=_inline_vcon) for g in value]
+        elif key in _TOP_LEVEL_KEPT:
             out[key] = value
         else:
             out[key] = redactor.value(value)

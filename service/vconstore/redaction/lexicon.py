@@ -15,7 +15,7 @@ __all__ = ["PartyLexicon", "digits_of", "national_digits"]
 
 # Name parts shorter than this are too common to match on their own ("Al", "Jo").
 MIN_NAME_PART: Final = 3
-_NAME_SPLIT: Final = re.compile(r"[\s,]+")
+_NAME_SPLIT: Final = re.compile(r"[\s,\-]+")
 # Particles of names that are words of their own in every text.
 _PARTICLES: Final = frozenset(
     [
@@ -50,11 +50,21 @@ _GERMAN: Final = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 def spellings(name: str) -> set[str]:
     """The name, case-folded, and as typed without accents."""
+    lower = name.lower()
     folded = name.casefold()
-    plain = "".join(
-        c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c)
+    plain = "".join(c for c in unicodedata.normalize("NFKD", lower) if not unicodedata.combining(c))
+    # lower() keeps ß (re.IGNORECASE does not match ß to "ss"), casefold()
+    # spells it ss; both, and the transliterations, are searched.
+    return {lower, folded, plain, lower.translate(_GERMAN), plain.replace("ß", "ss")}
+
+
+def _unbounded(name: str) -> bool:
+    """Scripts written without spaces (CJK, Thai...): a name runs into the
+    next word (王小明先生), so it is matched without word boundaries."""
+    return any(
+        "\u2e80" <= char <= "\u9fff" or "\uac00" <= char <= "\ud7af" or "\u0e00" <= char <= "\u0e7f"
+        for char in name
     )
-    return {folded, plain, folded.translate(_GERMAN), plain.replace("ß", "ss")}
 
 
 def digits_of(text: str) -> str:
@@ -86,6 +96,7 @@ class PartyLexicon:
     # text most likely come from.
     regions: tuple[str, ...] = ()
     names_pattern: re.Pattern[str] | None = None
+    addresses_pattern: re.Pattern[str] | None = None
 
     @classmethod
     def of(cls, parties: Sequence[Any]) -> PartyLexicon:
@@ -96,8 +107,9 @@ class PartyLexicon:
         for index, party in enumerate(parties):
             if not isinstance(party, dict):
                 continue
-            name = party.get("name")
-            if isinstance(name, str) and name.strip():
+            for name in (party.get("name"), *_jcard_names(party.get("jCard"))):
+                if not isinstance(name, str) or not name.strip():
+                    continue
                 for spelling in spellings(name.strip()):
                     names.setdefault(spelling, index)
                 for part in _NAME_SPLIT.split(name):
@@ -127,11 +139,21 @@ class PartyLexicon:
         if names:
             # Longest first, so a full name wins over its parts.
             alternatives = sorted(names, key=len, reverse=True)
-            pattern = re.compile(
-                r"(?<!\w)(?:" + "|".join(re.escape(n) for n in alternatives) + r")(?!\w)",
+            bounded = [re.escape(n) for n in alternatives if not _unbounded(n)]
+            free = [re.escape(n) for n in alternatives if _unbounded(n)]
+            branches = []
+            if bounded:
+                branches.append(r"(?<!\w)(?:" + "|".join(bounded) + r")(?!\w)")
+            if free:
+                branches.append("(?:" + "|".join(free) + ")")
+            pattern = re.compile("|".join(branches), re.IGNORECASE)
+        addresses_pattern = None
+        if addresses:
+            addresses_pattern = re.compile(
+                "|".join(re.escape(a) for a in sorted(addresses, key=len, reverse=True)),
                 re.IGNORECASE,
             )
-        return cls(names, numbers, addresses, tuple(regions), pattern)
+        return cls(names, numbers, addresses, tuple(regions), pattern, addresses_pattern)
 
     def party_of_number(self, digits: str) -> int | None:
         """The party whose national number these digits are, written in any
@@ -154,3 +176,17 @@ def _region(tel: str) -> str | None:
         return None
     region = phonenumbers.region_code_for_number(number)
     return region if region and region != "ZZ" else None
+
+
+def _jcard_names(jcard: object) -> list[str]:
+    """The formatted name (`fn`) of a jCard (RFC 7095: ["vcard", [[name, params, type, value]]])."""
+    if not isinstance(jcard, list) or len(jcard) < 2 or not isinstance(jcard[1], list):
+        return []
+    return [
+        prop[3]
+        for prop in jcard[1]
+        if isinstance(prop, list)
+        and len(prop) >= 4
+        and prop[0] == "fn"
+        and isinstance(prop[3], str)
+    ]

@@ -69,19 +69,20 @@ BUILT_IN: Final[Mapping[str, RedactionPolicy]] = {
         name="pii-default",
         description=(
             "Party identifiers (name -> party-N, tel, mailto, sip, did, jCard, civic "
-            "address, location) removed; in every text: phone numbers, emails, payment "
-            "cards, IBANs, US SSNs, IP addresses, street addresses and every mention of a "
-            "party's own name, number or address replaced; recordings and media dropped."
+            "address, location, STIR PASSporTs) removed; in every text: phone numbers, "
+            "emails, payment cards, IBANs, US SSNs, IP addresses, street addresses and every "
+            "mention of a party's own name, number or address replaced; recordings, media "
+            "and MIME bodies dropped, and inline copies of other vCons."
         ),
         text_kinds=_DEFAULT_KINDS,
-        party_members=frozenset(PARTY_MEMBERS) - {"uuid", "validation", "stir"},
+        party_members=frozenset(PARTY_MEMBERS) - {"uuid", "validation"},
     ),
     "pii-strict": RedactionPolicy(
         name="pii-strict",
         description=(
             "Everything pii-default removes, and also: numbers read out as words, "
-            "obfuscated emails ('name at example dot com'), party uuids, validation and "
-            "STIR data, file names; national phone formats of DE, FR, ES, NL, IT, IN, AU "
+            "obfuscated emails ('name at example dot com'), party uuids and validation, "
+            "file names; national phone formats of DE, FR, ES, NL, IT, IN, AU "
             "and CA recognised too."
         ),
         text_kinds=_DEFAULT_KINDS | {SPOKEN_NUMBER, OBFUSCATED_EMAIL},

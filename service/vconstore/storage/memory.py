@@ -28,6 +28,7 @@ from vconstore.ports import (
     VconFilter,
     VconListItem,
     VconRecord,
+    create_entry_of,
 )
 from vconstore.storage.normalise import fold, tag_key, utc
 
@@ -163,10 +164,7 @@ class InMemoryVconRepository:
 
     def _latest(self, key: tuple[str, str]) -> ScittEntry | None:
         """As SQLite's latest_entry: the newest entry unless it is a deletion."""
-        entries = self._scitt.get(key)
-        if not entries or entries[-1].operation == "delete":
-            return None
-        return entries[-1]
+        return create_entry_of(self._scitt.get(key, []))
 
     async def list(
         self, *, org: str, filter: VconFilter, after: Cursor | None, limit: int

@@ -55,7 +55,14 @@ import bson
 from bson import ObjectId
 
 from vconstore.domain.errors import LimitExceeded, Violation
-from vconstore.ports import ExistingVcon, ScittEntry, StoredVcon, VconListItem, VconRecord
+from vconstore.ports import (
+    ExistingVcon,
+    ScittEntry,
+    StoredVcon,
+    VconListItem,
+    VconRecord,
+    create_entry_of,
+)
 from vconstore.storage.normalise import fold, from_micros, tag_key, to_micros, utc
 
 __all__ = [
@@ -74,6 +81,7 @@ __all__ = [
     "existing_from",
     "has_entries",
     "list_item_from",
+    "needs_history",
     "stored_from",
     "to_document",
 ]
@@ -275,13 +283,18 @@ def has_entries(document: dict[str, Any]) -> bool:
 
 
 def _newest_entry(document: dict[str, Any]) -> ScittEntry | None:
-    """The live vCon's create entry: the newest, unless that is a deletion
-    (the vCon was then created again without a ledger)."""
+    """The live vCon's create entry (ports.create_entry_of) from the entries
+    read: the newest alone (STORED_PROJECTION) unless that is a redaction's
+    copy, when needs_history() says to read them all."""
     entries = document.get(F.SCITT)
-    if not entries:
-        return None
-    entry = entry_from(entries[-1])
-    return None if entry.operation == "delete" else entry
+    return create_entry_of([entry_from(e) for e in entries]) if entries else None
+
+
+def needs_history(document: dict[str, Any]) -> bool:
+    """Whether only the newest entry was read and it is a `redact`: the
+    create entry may then be an older one."""
+    entries = document.get(F.SCITT) or []
+    return len(entries) == 1 and entries[0][E.OPERATION] == "redact"
 
 
 def stored_from(uuid: str, document: dict[str, Any]) -> StoredVcon:

@@ -47,6 +47,7 @@ from .documents import (
     existing_from,
     has_entries,
     list_item_from,
+    needs_history,
     stored_from,
     to_document,
 )
@@ -194,6 +195,10 @@ class MongoVconRepository:
         with self._connection.translated():
             collections = await self._connection.ready()
             found = await collections.vcons.find_one(live(org, uuid), STORED_PROJECTION)
+            if found is not None and needs_history(found):
+                history = await collections.vcons.find_one(live(org, uuid), {F.SCITT: 1})
+                if history is not None:
+                    found[F.SCITT] = history.get(F.SCITT, [])
         if found is None:
             raise VconNotFound(uuid)
         return stored_from(uuid, found)

@@ -22,7 +22,13 @@ from vconstore.ports import (
 )
 from vconstore.storage.normalise import fold, from_micros, tag_key, to_micros
 
-from .scitt_queries import ENTRY_COLUMNS, append_entry, create_entry, latest_entry
+from .scitt_queries import (
+    CREATE_ENTRY_ORDER,
+    ENTRY_COLUMNS,
+    append_entry,
+    create_entry,
+    latest_entry,
+)
 
 __all__ = [
     "VconRow",
@@ -189,7 +195,8 @@ _GET_VCON = (
     f" {', '.join('s.' + column for column in ENTRY_COLUMNS)}"
     " FROM vcons AS v LEFT JOIN scitt_entries AS s"
     " ON s.org = v.org AND s.uuid = v.uuid AND s.position ="
-    " (SELECT max(position) FROM scitt_entries WHERE org = v.org AND uuid = v.uuid)"
+    " (SELECT position FROM scitt_entries WHERE org = v.org AND uuid = v.uuid"
+    f" ORDER BY {CREATE_ENTRY_ORDER} LIMIT 1)"
     " WHERE v.org = ? AND v.uuid = ?"
 )
 

@@ -22,6 +22,11 @@ __all__ = [
 ]
 
 ENTRY_COLUMNS = ("entry_id", "operation", "statement", "created_at", "receipt")
+# The order whose first row is ports.create_entry_of's choice: the newest
+# entry that is not a `redact`, else the oldest `redact`.
+CREATE_ENTRY_ORDER = (
+    "(operation = 'redact'), CASE WHEN operation = 'redact' THEN position ELSE -position END"
+)
 _COLUMNS = ", ".join(ENTRY_COLUMNS)
 
 
@@ -64,7 +69,7 @@ def latest_entry(conn: sqlite3.Connection, org: str, uuid: str) -> ScittEntry | 
     """For a live vCon, the entry of the create that stored it (see create_entry)."""
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM scitt_entries WHERE org = ? AND uuid = ?"
-        " ORDER BY position DESC LIMIT 1",
+        f" ORDER BY {CREATE_ENTRY_ORDER} LIMIT 1",
         (org, uuid),
     ).fetchone()
     return None if row is None else create_entry(row)
