@@ -50,10 +50,14 @@ def redact_response(outcome: RedactionOutcome) -> pb.RedactVconResponse:
 class RedactionMethods(LimitedServicer):
     _redactions: Redactions
 
-    async def _one(self, org: str, uuid: str, policy: str) -> pb.RedactVconsResponse:
+    async def _one(
+        self, org: str, uuid: str, policy: str, signed_form: bool
+    ) -> pb.RedactVconsResponse:
         """One item of a bulk redaction: its result, or its error as a status."""
         try:
-            outcome = await self._redactions.redact(org=org, uuid=uuid, policy=policy)
+            outcome = await self._redactions.redact(
+                org=org, uuid=uuid, policy=policy, signed_form=signed_form
+            )
         except DomainError as error:
             return pb.RedactVconsResponse(parent_uuid=uuid, error=to_status(error))
         except Exception as error:
@@ -72,7 +76,10 @@ class RedactionMethods(LimitedServicer):
         context: grpc.aio.ServicerContext[pb.RedactVconRequest, pb.RedactVconResponse],
     ) -> pb.RedactVconResponse:
         outcome = await self._redactions.redact(
-            org=current_principal().org, uuid=request.uuid, policy=request.policy
+            org=current_principal().org,
+            uuid=request.uuid,
+            policy=request.policy,
+            signed_form=request.include_signed_form,
         )
         return redact_response(outcome)
 
@@ -140,7 +147,10 @@ class RedactionMethods(LimitedServicer):
         yield pb.RedactMatchingResponse(progress=pb.RedactionProgress(done=0, total=total))
         done = 0
         async for item in _windowed(
-            _mapped(_each(uuids), lambda uuid: self._one(org, uuid, request.policy))
+            _mapped(
+                _each(uuids),
+                lambda uuid: self._one(org, uuid, request.policy, request.include_signed_form),
+            )
         ):
             done += 1
             yield pb.RedactMatchingResponse(result=item)
@@ -161,7 +171,7 @@ class RedactionMethods(LimitedServicer):
                     "request", f"not a valid RedactVconsRequest message: {request.reason}"
                 )
                 return _settled(pb.RedactVconsResponse(error=to_status(error)))
-            return self._one(org, request.uuid, request.policy)
+            return self._one(org, request.uuid, request.policy, request.include_signed_form)
 
         async for item in _windowed(_mapped(request_iterator, work)):
             yield item

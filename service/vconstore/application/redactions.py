@@ -52,6 +52,7 @@ class RedactionOutcome:
     policy: str
     created: CreateOutcome
     vcon_json: str
+    # "" unless asked for.
     signed_vcon_json: str
 
 
@@ -110,11 +111,15 @@ class Redactions:
             )
         return found
 
-    async def redact(self, *, org: str, uuid: str, policy: str) -> RedactionOutcome:
+    async def redact(
+        self, *, org: str, uuid: str, policy: str, signed_form: bool = False
+    ) -> RedactionOutcome:
         async with self._slots:
-            return await self._redact(org=org, uuid=uuid, policy=policy)
+            return await self._redact(org=org, uuid=uuid, policy=policy, signed_form=signed_form)
 
-    async def _redact(self, *, org: str, uuid: str, policy: str) -> RedactionOutcome:
+    async def _redact(
+        self, *, org: str, uuid: str, policy: str, signed_form: bool
+    ) -> RedactionOutcome:
         chosen = self.policy(policy)
         parent = canonical_uuid(uuid, field="uuid")
         stored = await self._repository.get(org=org, uuid=parent)
@@ -140,7 +145,7 @@ class Redactions:
             policy=chosen.name,
             created=created,
             vcon_json=text,
-            signed_vcon_json=self._signer.sign(text, uuid=created.uuid),
+            signed_vcon_json=self._signer.sign(text, uuid=created.uuid) if signed_form else "",
         )
 
     async def derivatives(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import re
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -389,7 +389,34 @@ def _spoken_numbers(text: str) -> Iterator[Span]:
         yield Span(match.start(), match.end(), SPOKEN_NUMBER)
 
 
+def _name_words(text: str, words: Mapping[str, int]) -> Iterator[Span]:
+    """Each word that is a party's name or part of it; a run of them of the
+    same party, separated by spaces or hyphens only, as one span."""
+    run: Span | None = None
+    for match in _WORD.finditer(text):
+        word = match.group()
+        party = words.get(word.lower())
+        if party is None:
+            party = words.get(word.casefold())
+        if party is None:
+            continue
+        if (
+            run is not None
+            and run.party == party
+            and _JOINER.fullmatch(text, run.end, match.start())
+        ):
+            run = Span(run.start, match.end(), PARTY, party)
+            continue
+        if run is not None:
+            yield run
+        run = Span(match.start(), match.end(), PARTY, party)
+    if run is not None:
+        yield run
+
+
 def _party_mentions(text: str, lexicon: PartyLexicon) -> Iterator[Span]:
+    if lexicon.name_words:
+        yield from _name_words(text, lexicon.name_words)
     if lexicon.names_pattern is not None:
         for match in lexicon.names_pattern.finditer(text):
             party = lexicon.names.get(match.group().casefold())
@@ -409,6 +436,10 @@ def _party_mentions(text: str, lexicon: PartyLexicon) -> Iterator[Span]:
             yield Span(match.start(), match.end(), PARTY, party)
 
 
+_WORD: Final = re.compile(r"\w+")
+# What may separate the words of one name: "Maria Okafor", "Okafor-Smith".
+_JOINER: Final = re.compile(r"[ \t\-]{1,3}")
+_NEED_DIGITS: Final = frozenset({CARD, IBAN, SSN, IP, ADDRESS})
 _DETECTORS: Final[dict[str, Callable[[str], Iterator[Span]]]] = {
     EMAIL: _emails,
     OBFUSCATED_EMAIL: _obfuscated_emails,
@@ -436,10 +467,15 @@ def find_pii(
     found: list[Span] = []
     if PARTY in kinds:
         found.extend(_party_mentions(text, lexicon))
+    digits = _DIGIT.search(text) is not None
     for kind, detect in _DETECTORS.items():
-        if kind in kinds:
+        # Most texts (and most short members) hold no digit: then only the
+        # detectors of what can be written without one run.
+        if kind in kinds and (digits or kind not in _NEED_DIGITS):
+            if kind == EMAIL and "@" not in text:
+                continue
             found.extend(detect(text))
-    if PHONE in kinds and _DIGIT.search(text) is not None:
+    if PHONE in kinds and digits:
         # Last, and around what the others found: parsing a card number or
         # a party's own number as a phone number is the costliest part.
         found.extend(

@@ -567,18 +567,24 @@ class RedactVconRequest(_message.Message):
 
     UUID_FIELD_NUMBER: _builtins.int
     POLICY_FIELD_NUMBER: _builtins.int
+    INCLUDE_SIGNED_FORM_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
     policy: _builtins.str
     """A name from ListRedactionPolicies; empty means pii-default."""
+    include_signed_form: _builtins.bool
+    """Also answer with the redacted vCon signed by this service
+    (signed_vcon_json). GetVcon's include_signed_form gives it later too.
+    """
     def __init__(
         self,
         *,
         uuid: _builtins.str = ...,
         policy: _builtins.str = ...,
+        include_signed_form: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy", "uuid", b"uuid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_signed_form", b"include_signed_form", "policy", b"policy", "uuid", b"uuid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -608,7 +614,9 @@ class RedactVconResponse(_message.Message):
     policy: _builtins.str
     """The policy applied."""
     signed_vcon_json: _builtins.str
-    """The redacted vCon as a JWS signed by this service (see GetVconRequest)."""
+    """With include_signed_form: the redacted vCon as a JWS signed by this
+    service (see GetVconRequest).
+    """
     @_builtins.property
     def scitt(self) -> Global___ScittEntry:
         """Its ledger entry (operation redact, naming the parent). Unset only when
@@ -719,18 +727,21 @@ class RedactVconsRequest(_message.Message):
 
     UUID_FIELD_NUMBER: _builtins.int
     POLICY_FIELD_NUMBER: _builtins.int
+    INCLUDE_SIGNED_FORM_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
     policy: _builtins.str
     """Empty means pii-default."""
+    include_signed_form: _builtins.bool
     def __init__(
         self,
         *,
         uuid: _builtins.str = ...,
         policy: _builtins.str = ...,
+        include_signed_form: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy", "uuid", b"uuid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_signed_form", b"include_signed_form", "policy", b"policy", "uuid", b"uuid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -780,8 +791,10 @@ class RedactMatchingRequest(_message.Message):
 
     FILTER_FIELD_NUMBER: _builtins.int
     POLICY_FIELD_NUMBER: _builtins.int
+    INCLUDE_SIGNED_FORM_FIELD_NUMBER: _builtins.int
     policy: _builtins.str
     """Empty means pii-default."""
+    include_signed_form: _builtins.bool
     @_builtins.property
     def filter(self) -> Global___ListVconsRequest:
         """The filters; page_size and page_token are ignored."""
@@ -791,10 +804,11 @@ class RedactMatchingRequest(_message.Message):
         *,
         filter: Global___ListVconsRequest | None = ...,
         policy: _builtins.str = ...,
+        include_signed_form: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "policy", b"policy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "include_signed_form", b"include_signed_form", "policy", b"policy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
