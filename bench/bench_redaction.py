@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python bench/bench_redaction.py [--vcons N] [--concurrency C]
 
-`vconstore up` (store and ledger, embedded SQLite) runs as a real process,
+`vconstore up` (store and ledger, embedded SQLite, two redaction worker
+processes by default) runs as a real process,
 holding N ~4 KB corpus-shaped vCons (bench/redaction_samples.py: a call with
 its parties' names and numbers, third-party phones, an email, a card, an
 IBAN, an SSN and an address in its texts). Then, each on fresh vCons:

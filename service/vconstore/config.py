@@ -189,7 +189,9 @@ class Settings:
     redaction_policies_file: Path | None = None
     # Processes redacting (the scanning is CPU-bound Python: in processes it
     # runs beside the event loop, not under its GIL); 0: in the event loop.
-    redaction_workers: int = 1
+    # Two, even on two cores: redactions then finish in pairs and the store's
+    # writes and ledger calls batch better (bulk +10-15%, bench_redaction).
+    redaction_workers: int = 2
     # Larger vCons are not redacted (INVALID_ARGUMENT VCON_TOO_LARGE_TO_REDACT).
     redaction_max_bytes: int = 4 * MIB
     # `vconstore up` only: the development organisation's key (a
