@@ -161,6 +161,8 @@ def verify_general_jws(text: str, public_pem: str) -> bytes:
 async def test_the_signed_form_verifies_with_the_public_key_alone(tmp_path: Path) -> None:
     async with inprocess_server(tmp_path) as (store, _):
         await _create(store, call_vcon())
+        plain = await store.RedactVcon(pb.RedactVconRequest(uuid=PARENT))
+        assert plain.signed_vcon_json == ""  # only when asked for
         answer = await store.RedactVcon(pb.RedactVconRequest(uuid=PARENT, include_signed_form=True))
         public = issuer_key_of(tmp_path).public_pem()
         assert verify_general_jws(answer.signed_vcon_json, public).decode() == answer.vcon_json
