@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from pymongo import AsyncMongoClient, ReadPreference, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DocumentTooLarge, DuplicateKeyError, WriteError
 from pymongo.read_concern import ReadConcern
 
 from vconstore.domain.errors import ApiKeyNotFound, StorageUnavailable, VconNotFound
@@ -156,9 +156,19 @@ class MongoVconRepository:
             # child's still holding it.
             with self._connection.translated():
                 collections = await self._connection.ready()
-                await collections.vcons.update_one(
-                    by_key(record.org, lineage.parent_uuid), outbox.appended(entry_document(scitt))
-                )
+                try:
+                    await collections.vcons.update_one(
+                        by_key(record.org, lineage.parent_uuid),
+                        outbox.appended(entry_document(scitt)),
+                    )
+                except (WriteError, DocumentTooLarge) as exc:
+                    # A parent redacted so often that its history reached
+                    # MongoDB's 16 MB: the redaction stands (the child holds
+                    # its entry); only the parent's copy is missing.
+                    _log.warning(
+                        "redaction entry not added to the parent's history: %s",
+                        type(exc).__name__,
+                    )
         return existing
 
     async def _insert(self, record: VconRecord, scitt: ScittEntry | None) -> ExistingVcon | None:
