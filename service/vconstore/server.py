@@ -36,6 +36,7 @@ from vconstore.keyfiles import (
     load_org_pseudonym_key,
     load_page_token_key,
 )
+from vconstore.ledger.signing import SigningKey
 from vconstore.metrics import MetricsEndpoint, StoreMetrics
 from vconstore.ports import Storage
 from vconstore.redaction.policies import RedactionPolicy, load_policies
@@ -157,9 +158,9 @@ def redaction_policies(settings: Settings) -> dict[str, RedactionPolicy]:
         raise SystemExit(f"vconstore: {exc}") from None
 
 
-def statement_issuer(settings: Settings) -> StatementIssuer:
+def statement_issuer(settings: Settings, key: SigningKey) -> StatementIssuer:
     return StatementIssuer(
-        load_issuer_key(settings),
+        key,
         name=settings.issuer_name,
         pseudonym_secret=load_org_pseudonym_key(settings),
     )
@@ -178,6 +179,8 @@ async def create_server(
             f"vconstore: cannot use data directory {settings.data_dir}: {exc}"
         ) from None
     policy = validation_policy(settings)
+    # One key signs the ledger statements and the vCons' JWS form: read once.
+    issuer_key = load_issuer_key(settings)
     repository = repository_factory(settings)
     try:
         await repository.open()
@@ -197,7 +200,7 @@ async def create_server(
     registrar = None
     ledgering = None
     if settings.ledger_address is not None:
-        ledgering, registrar = _ledgering(settings, repository, metrics, storage_health)
+        ledgering, registrar = _ledgering(settings, repository, metrics, storage_health, issuer_key)
     store = VconStore(
         repository,
         policy=policy,
@@ -209,7 +212,7 @@ async def create_server(
         store,
         repository,
         policies=redaction_policies(settings),
-        signer=VconSigner(load_issuer_key(settings), issuer=settings.issuer_name),
+        signer=VconSigner(issuer_key, issuer=settings.issuer_name),
         page_tokens=page_tokens,
         workers=workers,
         max_bytes=settings.redaction_max_bytes,
@@ -265,6 +268,7 @@ def _ledgering(
     repository: Storage,
     metrics: StoreMetrics,
     health: StorageHealth,
+    issuer_key: SigningKey,
 ) -> tuple[Ledgering, Registrar]:
     assert settings.ledger_address is not None
 
@@ -296,7 +300,7 @@ def _ledgering(
         ),
     )
     ledgering = Ledgering(
-        issuer=statement_issuer(settings),
+        issuer=statement_issuer(settings, issuer_key),
         registrar=registrar,
         wait_seconds=settings.scitt_wait_seconds,
     )

@@ -7,25 +7,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import grpc
-import structlog
 
 from vconstore.api.auth_interceptor import current_principal
-from vconstore.api.errors import internal_status, to_status
+from vconstore.api.errors import to_status
 from vconstore.api.handlers import UndecodableRequest
-from vconstore.api.rpc import LimitedServicer, rpc, stream_rpc
+from vconstore.api.rpc import LimitedServicer, failure_status, rpc, stream_rpc
 from vconstore.api.wire import list_request, scitt_message, summary_message
 from vconstore.application.redactions import RedactionOutcome, Redactions
-from vconstore.domain.errors import DomainError, InvalidRequest
+from vconstore.domain.errors import InvalidRequest
 from vconstore_proto.vcon.v1 import vcon_service_pb2 as pb
 
 __all__ = ["RedactionMethods", "redact_response"]
-
-log = structlog.get_logger("vconstore.api")
 
 # Redactions one stream runs at once: enough to overlap each one's wait for
 # its storage write and ledger receipt, few enough that a stream holds a
@@ -58,15 +54,10 @@ class RedactionMethods(LimitedServicer):
             outcome = await self._redactions.redact(
                 org=org, uuid=uuid, policy=policy, signed_form=signed_form
             )
-        except DomainError as error:
-            return pb.RedactVconsResponse(parent_uuid=uuid, error=to_status(error))
         except Exception as error:
-            log.error(
-                "redaction failed",
-                error_type=type(error).__name__,
-                frames="".join(traceback.format_tb(error.__traceback__)),
-            )
-            return pb.RedactVconsResponse(parent_uuid=uuid, error=internal_status())
+            # The status a RedactVcon call would end with, logged the same way.
+            status = failure_status(error, "RedactVcons")
+            return pb.RedactVconsResponse(parent_uuid=uuid, error=status)
         return pb.RedactVconsResponse(parent_uuid=uuid, result=redact_response(outcome))
 
     @rpc

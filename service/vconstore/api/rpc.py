@@ -4,7 +4,6 @@ of an unexpected error."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 import traceback
@@ -13,12 +12,13 @@ from typing import TypeVar
 
 import grpc
 import structlog
+from google.rpc import status_pb2
 
 from vconstore.api.errors import internal_status, log_fields, to_grpc_status, to_status
 from vconstore.api.handlers import UndecodableRequest
 from vconstore.domain.errors import DomainError, InvalidRequest, Overloaded
 
-__all__ = ["LimitedServicer", "rpc", "stream_rpc"]
+__all__ = ["LimitedServicer", "failure_status", "rpc", "stream_rpc"]
 
 log = structlog.get_logger("vconstore.api")
 
@@ -37,9 +37,40 @@ class LimitedServicer:
         self._in_flight = 0
 
 
+def _admit(servicer: LimitedServicer) -> None:
+    """Count the call in flight, or refuse it (Overloaded) when too many are;
+    the caller gives the slot back in its `finally` once this returned."""
+    # Bounds memory (each call in flight holds its vCon several times over)
+    # without touching health checks, which must answer under load.
+    if servicer._in_flight >= servicer._max_in_flight:
+        raise Overloaded(servicer._max_in_flight)
+    servicer._in_flight += 1
+
+
+def _check_decoded(request: object, name: str) -> None:
+    if isinstance(request, UndecodableRequest):
+        raise InvalidRequest("request", f"not a valid {name}Request message: {request.reason}")
+
+
+def failure_status(error: Exception, name: str, **fields: object) -> status_pb2.Status:
+    """The status a failed call ends with, logged: a domain error's own; any
+    other error is INTERNAL with its type and frames logged, never its text
+    (it may quote vCon content)."""
+    if isinstance(error, DomainError):
+        status = to_status(error)
+        log.info("rpc refused", method=name, **log_fields(status), **fields)
+        return status
+    log.error(
+        "rpc failed",
+        method=name,
+        error_type=type(error).__name__,
+        frames="".join(traceback.format_tb(error.__traceback__)),
+    )
+    return internal_status()
+
+
 def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
-    """Map domain errors to rich statuses; never leak an unexpected error's text
-    (it may quote vCon content) — log its type and frames only."""
+    """Map domain errors to rich statuses; never leak an unexpected error's text."""
 
     name = method.__name__
 
@@ -48,35 +79,14 @@ def rpc(method: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         started = time.perf_counter()
         admitted = False
         try:
-            # Bounds memory (each call in flight holds its vCon several times
-            # over) without touching health checks, which must answer under load.
-            if self._in_flight >= self._max_in_flight:
-                raise Overloaded(self._max_in_flight)
-            self._in_flight += 1
+            _admit(self)
             admitted = True
-            if isinstance(request, UndecodableRequest):
-                raise InvalidRequest(
-                    "request", f"not a valid {name}Request message: {request.reason}"
-                )
+            _check_decoded(request, name)
             response = await method(self, request, context)
-        except DomainError as error:
-            status = to_status(error)
-            log.info(
-                "rpc refused",
-                method=name,
-                **log_fields(status),
-                ms=round((time.perf_counter() - started) * 1000, 2),
-            )
-        except asyncio.CancelledError:
-            raise
         except Exception as error:
-            log.error(
-                "rpc failed",
-                method=name,
-                error_type=type(error).__name__,
-                frames="".join(traceback.format_tb(error.__traceback__)),
+            status = failure_status(
+                error, name, ms=round((time.perf_counter() - started) * 1000, 2)
             )
-            status = internal_status()
         else:
             return response
         finally:
@@ -104,30 +114,14 @@ def stream_rpc(method: StreamHandler[S, Req, Resp]) -> StreamHandler[S, Req, Res
     ) -> AsyncIterator[Resp]:
         admitted = False
         try:
-            if self._in_flight >= self._max_in_flight:
-                raise Overloaded(self._max_in_flight)
-            self._in_flight += 1
+            _admit(self)
             admitted = True
-            if isinstance(request, UndecodableRequest):
-                raise InvalidRequest(
-                    "request", f"not a valid {name}Request message: {request.reason}"
-                )
+            _check_decoded(request, name)
             async for response in method(self, request, context):
                 yield response
             return
-        except DomainError as error:
-            status = to_status(error)
-            log.info("rpc refused", method=name, **log_fields(status))
-        except asyncio.CancelledError:
-            raise
         except Exception as error:
-            log.error(
-                "rpc failed",
-                method=name,
-                error_type=type(error).__name__,
-                frames="".join(traceback.format_tb(error.__traceback__)),
-            )
-            status = internal_status()
+            status = failure_status(error, name)
         finally:
             if admitted:
                 self._in_flight -= 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -211,11 +211,18 @@ def _phones(text: str, regions: Collection[str], *, taken: Sequence[Span] = ()) 
             yield from _matched(raw, start, regions)
 
 
-def _phones_in_parts(text: str, start: int, raw: str, regions: Collection[str]) -> Iterator[Span]:
-    for part in _PART.finditer(raw):
-        number, at = part.group(), start + part.start()
+def _phone_pieces(
+    text: str, start: int, pieces: Iterable[re.Match[str]], regions: Collection[str]
+) -> Iterator[Span]:
+    """The pieces (matches inside a candidate at `start`) that are numbers."""
+    for piece in pieces:
+        number, at = piece.group(), start + piece.start()
         if not _cued(text, at) and not _not_a_phone(number) and _possible(number, regions):
-            yield Span(at, start + part.end(), PHONE)
+            yield Span(at, start + piece.end(), PHONE)
+
+
+def _phones_in_parts(text: str, start: int, raw: str, regions: Collection[str]) -> Iterator[Span]:
+    return _phone_pieces(text, start, _PART.finditer(raw), regions)
 
 
 def _phones_between_dates(
@@ -224,11 +231,7 @@ def _phones_between_dates(
     cursor = 0
     for date in [*_DATE.finditer(raw), None]:
         end = len(raw) if date is None else date.start()
-        for piece in _PHONE_CANDIDATE.finditer(raw, cursor, end):
-            at = start + piece.start()
-            number = piece.group()
-            if not _cued(text, at) and not _not_a_phone(number) and _possible(number, regions):
-                yield Span(at, start + piece.end(), PHONE)
+        yield from _phone_pieces(text, start, _PHONE_CANDIDATE.finditer(raw, cursor, end), regions)
         if date is not None:
             cursor = date.end()
 
