@@ -269,3 +269,15 @@ async def test_a_caller_giving_up_does_not_fail_the_others_sharing_its_read(
     storage.gate.set()
     assert (await patient).org == "acme"
     assert storage.lookups == 1
+
+
+async def test_each_refusal_is_a_new_error(storage: CountingStorage, clock: Clock) -> None:
+    """A refusal object raised again and again would keep every earlier
+    traceback: memory growing with each call that has no key."""
+    authenticator = _authenticator(storage, clock)
+    refusals = []
+    for header in (None, None, "Bearer x", "Bearer x"):
+        with pytest.raises(Unauthenticated) as refused:
+            await authenticator.authenticate(header)
+        refusals.append(refused.value)
+    assert len({id(error) for error in refusals}) == len(refusals)

@@ -26,11 +26,13 @@ from vconstore.auth.keys import hashes_match, is_well_formed, key_hash, public_p
 from vconstore.domain.errors import DomainError, Unauthenticated
 from vconstore.ports import ApiKeyRepository
 
-__all__ = ["MISSING", "Authenticator", "Principal"]
+__all__ = ["Authenticator", "Principal"]
 
 log = structlog.get_logger("vconstore.auth")
 
-MISSING: Final = Unauthenticated(
+# (reason, message) of each refusal; a new exception is raised each time: a
+# shared instance raised again and again would grow its traceback each time.
+_MISSING: Final = (
     "API_KEY_MISSING",
     "missing API key: send the metadata 'authorization: Bearer vcs_live_sk_...'",
 )
@@ -98,7 +100,7 @@ class Authenticator:
         """The principal of an `authorization` metadata value (`Bearer <key>`);
         Unauthenticated when missing, malformed, unknown or revoked."""
         if authorization is None:
-            raise MISSING
+            raise Unauthenticated(*_MISSING)
         scheme, _, presented = authorization.strip().partition(" ")
         presented = presented.strip()
         if scheme.lower() != "bearer" or not is_well_formed(presented):
